@@ -1,0 +1,394 @@
+"""A decoder-only Transformer language model (GPT), read top to bottom in data order.
+
+    token ids (B, T)
+      -> token embedding + learned position embedding     (B, T, d_model)
+      -> n_layer x Block: x + attn(ln_1(x)); x + mlp(ln_2(x))   (pre-LayerNorm, GPT-2)
+      -> final LayerNorm -> linear head tied to the token embedding  (B, T, vocab_size)
+
+The layout follows GPT-2 (Radford et al. 2019) and Karpathy's nanoGPT, so ``to_hf`` and
+``from_hf`` convert it to and from Hugging Face's ``GPT2LMHeadModel`` with identical
+logits. Attention calls torch's fused ``scaled_dot_product_attention`` with
+``is_causal=True``; ``course_lib.attention`` writes the same computation out by hand.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+__all__ = ["GPTConfig", "GPT", "to_hf", "from_hf"]
+
+
+# ----------------------------------------------------------------------------- config
+
+_GELU_APPROXIMATE = {"gelu": "none", "gelu_tanh": "tanh"}  # our name -> torch's approximate=
+_HF_ACTIVATION = {"gelu": "gelu", "gelu_tanh": "gelu_pytorch_tanh"}  # our name -> GPT2Config's
+
+
+@dataclass
+class GPTConfig:
+    """Everything that sets the size of a GPT.
+
+    Attributes:
+        vocab_size: V, number of token ids.
+        context_length: T_max, the longest sequence the model reads (positions).
+        n_layer: number of Transformer blocks.
+        n_head: attention heads per block; must divide d_model.
+        d_model: width of the residual stream (GPT-2's n_embd).
+        dropout: dropout probability in [0, 1), applied as in GPT-2. 0 for small data.
+        bias: biases in the linear layers and LayerNorms. GPT-2 has them; they buy
+            nothing measurable in small models and cost speed, so the course turns them off.
+        activation: ``"gelu"`` (exact, erf-based; the default) or ``"gelu_tanh"``, the tanh
+            approximation GPT-2 used. They differ by under 1e-3; on a CPU the approximation
+            trains about 20% slower in torch (see benchmarks/train_throughput.py).
+    """
+
+    vocab_size: int
+    context_length: int
+    n_layer: int
+    n_head: int
+    d_model: int
+    dropout: float = 0.0
+    bias: bool = False
+    activation: str = "gelu"
+
+    def __post_init__(self):
+        for name in ("vocab_size", "context_length", "n_layer", "n_head", "d_model"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"GPTConfig.{name} must be an int, got {value!r} ({type(value).__name__}).")
+            if value < 1:
+                raise ValueError(f"GPTConfig.{name} must be at least 1, got {value}.")
+        if self.d_model % self.n_head:
+            divisors = [h for h in range(1, min(self.d_model, 64) + 1) if self.d_model % h == 0]
+            raise ValueError(
+                f"n_head={self.n_head} must divide d_model={self.d_model} (each head gets d_model / n_head "
+                f"dimensions). Choose n_head from {divisors} or change d_model."
+            )
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
+        if self.activation not in _GELU_APPROXIMATE:
+            raise ValueError(f"activation must be one of {sorted(_GELU_APPROXIMATE)}, got {self.activation!r}.")
+
+    @property
+    def d_head(self) -> int:
+        """Width of one attention head, d_model / n_head."""
+        return self.d_model // self.n_head
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+class CausalSelfAttention(nn.Module):
+    """Multi-head causal self-attention with one fused Q, K, V projection."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head, self.dropout = config.n_head, config.dropout
+        self.c_attn = nn.Linear(config.d_model, 3 * config.d_model, bias=config.bias)
+        self.c_proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, C = x.shape  # batch, time, d_model
+        q, k, v = self.c_attn(x).split(C, dim=2)  # 3 x (B, T, C)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
+        y = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
+        )  # (B, nh, T, hs)
+        y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C): heads side by side
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    """The position-wise feed-forward network: Linear(C, 4C), GELU, Linear(4C, C).
+
+    GELU(x) = x * Phi(x) (Hendrycks & Gimpel 2016), a smooth ReLU; the seeds' FFN uses
+    max(0, .), the ReLU of the original Transformer. Chapter 02 compares the two.
+    """
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.d_model, 4 * config.d_model, bias=config.bias)
+        self.gelu = nn.GELU(approximate=_GELU_APPROXIMATE[config.activation])
+        self.c_proj = nn.Linear(4 * config.d_model, config.d_model, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))  # (B, T, C)
+
+
+class Block(nn.Module):
+    """One Transformer block, pre-LayerNorm: x + attn(ln(x)), then x + mlp(ln(x))."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.d_model, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.d_model, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x))
+        return x + self.mlp(self.ln_2(x))
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class GPT(nn.Module):
+    """A GPT language model: ``forward(idx, targets=None) -> (logits, loss)``."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        if not isinstance(config, GPTConfig):
+            raise ValueError(f"GPT needs a GPTConfig, got {type(config).__name__}.")
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.d_model)  # token embedding
+        self.wpe = nn.Embedding(config.context_length, config.d_model)  # position embedding
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.d_model, bias=config.bias)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf 2017), as GPT-2
+        self.apply(self._init_weights)
+        # GPT-2: scale the init of the projections into the residual stream by 1/sqrt(2 * n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("c_proj.weight"):
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module):
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """Next-token logits, and the cross-entropy loss if targets are given.
+
+        Args:
+            idx: (B, T) int64 token ids in [0, vocab_size), T <= context_length.
+            targets: optional (B, T) int64 next-token ids; -100 marks positions to ignore.
+
+        Returns:
+            logits: (B, T, vocab_size), unnormalised log-probabilities.
+            loss: mean cross-entropy in nats per token (a 0-d tensor), or None.
+        """
+        self._check_ids(idx, "idx")
+        B, T = idx.shape
+        pos = torch.arange(T, device=idx.device)  # (T,)
+        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C)
+        for block in self.blocks:
+            x = block(x)
+        logits = self.lm_head(self.ln_f(x))  # (B, T, V)
+        if targets is None:
+            return logits, None
+        self._check_ids(targets, "targets", allow_ignore=True)
+        if targets.shape != idx.shape:
+            raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}.")
+        loss = F.cross_entropy(logits.view(B * T, -1), targets.reshape(B * T), ignore_index=-100)
+        return logits, loss
+
+    def _check_ids(self, ids, name: str, allow_ignore: bool = False):
+        """Raise a ValueError that says what to do, instead of a crash deep inside torch."""
+        if not isinstance(ids, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor of token ids, got {type(ids).__name__}; use torch.tensor(...).")
+        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+            raise ValueError(f"{name} must hold integer token ids, got dtype {ids.dtype}; use {name}.long().")
+        if ids.dim() != 2:
+            hint = f" Add a batch dimension with {name}.unsqueeze(0)." if ids.dim() == 1 else ""
+            raise ValueError(f"{name} must have shape (batch, time), got {tuple(ids.shape)}.{hint}")
+        if ids.shape[1] > self.config.context_length:
+            raise ValueError(
+                f"{name} has {ids.shape[1]} positions but context_length is {self.config.context_length}; "
+                f"crop it, e.g. {name}[:, -{self.config.context_length}:]."
+            )
+        if ids.shape[1] == 0:
+            raise ValueError(f"{name} is empty (0 positions); give at least one token.")
+        if ids.device != self.wte.weight.device:
+            raise ValueError(f"{name} is on {ids.device} but the model is on {self.wte.weight.device}; use {name}.to(device).")
+        valid = (ids >= 0) & (ids < self.config.vocab_size)
+        if allow_ignore:
+            valid |= ids == -100
+        if not bool(valid.all()):
+            bad = ids[~valid]
+            raise ValueError(
+                f"{name} holds ids outside the vocabulary (e.g. {bad[:3].tolist()}); vocab_size is "
+                f"{self.config.vocab_size}, so ids must be in [0, {self.config.vocab_size - 1}]"
+                + (" or -100 to ignore a position." if allow_ignore else ". Check that the tokenizer matches the model.")
+            )
+
+    # ------------------------------------------------------------------------- accounting
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Number of parameters. ``non_embedding=True`` leaves out the token and position
+        embeddings, as Kaplan et al. (2020) count N; the tied output head is the token
+        embedding, so it is left out too. That N is about 12 * n_layer * d_model**2."""
+        n = sum(p.numel() for p in self.parameters())  # tied weights are counted once
+        if non_embedding:
+            n -= self.wte.weight.numel() + self.wpe.weight.numel()
+        return n
+
+    def flops_per_token(self) -> float:
+        """Training FLOPs per token (forward + backward), for compute and MFU estimates.
+
+        ``6 * N_matmul + 12 * n_layer * d_model * context_length`` where N_matmul is every
+        weight used in a matrix multiply: the non-embedding parameters plus the tied output
+        head (d_model * vocab_size). The second term is attention's QK^T and AV products.
+        Source: Chowdhery et al. 2022 (PaLM), appendix B; Kaplan et al. 2020, table 1, give
+        the forward pass as 2N + 2 n_layer n_ctx d_attn and count N without embeddings.
+        """
+        c = self.config
+        n_matmul = self.num_params(non_embedding=True) + c.d_model * c.vocab_size
+        return 6.0 * n_matmul + 12.0 * c.n_layer * c.d_model * c.context_length
+
+    # ------------------------------------------------------------------------- sampling
+
+    @torch.no_grad()
+    def generate(
+        self,
+        idx: torch.Tensor,
+        max_new_tokens: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        """Extend (B, T) token ids by ``max_new_tokens`` sampled tokens -> (B, T + max_new_tokens).
+
+        ``temperature=0`` is greedy decoding (the most likely token each step).
+        ``course_lib.generation`` has the full set of decoding strategies.
+        """
+        if temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {temperature}.")
+        was_training = self.training
+        self.eval()
+        for _ in range(max_new_tokens):
+            logits, _ = self(idx[:, -self.config.context_length :])
+            logits = logits[:, -1, :]  # (B, V)
+            if temperature == 0:
+                nxt = logits.argmax(dim=-1, keepdim=True)  # (B, 1)
+            else:
+                logits = logits / temperature
+                if top_k is not None:
+                    kth = torch.topk(logits, min(top_k, logits.size(-1))).values[:, -1:]
+                    logits = logits.masked_fill(logits < kth, float("-inf"))
+                probs = torch.softmax(logits, dim=-1)
+                nxt = torch.multinomial(probs, 1, generator=generator)  # (B, 1)
+            idx = torch.cat([idx, nxt], dim=1)
+        self.train(was_training)
+        return idx
+
+
+# ----------------------------------------------------------------------------- Hugging Face
+
+
+def to_hf(gpt: GPT):
+    """Copy a course GPT into a Hugging Face ``GPT2LMHeadModel`` that computes the same logits.
+
+    The HF model uses Conv1D layers whose weights are the transposes of ours, and it
+    always has biases: a course model without biases gets zero biases there.
+    ``model.save_pretrained(folder)`` then writes safetensors that
+    ``AutoModelForCausalLM.from_pretrained(folder)`` loads offline.
+    """
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    c = gpt.config
+    hf_config = GPT2Config(
+        vocab_size=c.vocab_size,
+        n_positions=c.context_length,
+        n_embd=c.d_model,
+        n_layer=c.n_layer,
+        n_head=c.n_head,
+        n_inner=4 * c.d_model,
+        activation_function=_HF_ACTIVATION[c.activation],  # the same torch function as ours
+        resid_pdrop=c.dropout,
+        embd_pdrop=c.dropout,
+        attn_pdrop=c.dropout,
+        layer_norm_epsilon=1e-5,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=None,
+    )
+    hf = GPT2LMHeadModel(hf_config)
+    src = gpt.state_dict()
+    dst = {}
+    for name, tensor in src.items():
+        hf_name, transpose = _hf_name(name)
+        if hf_name is None:
+            continue
+        dst[hf_name] = tensor.t() if transpose else tensor
+    with torch.no_grad():
+        for name, p in hf.state_dict().items():
+            if name in dst:
+                p.copy_(dst[name])
+            elif name.endswith(".bias"):
+                p.zero_()  # our model has no biases
+            elif name.endswith(".weight") and ("ln_" in name):
+                raise AssertionError(f"unmapped LayerNorm weight {name}")  # pragma: no cover
+    hf.tie_weights()
+    return hf.to(gpt.wte.weight.device).train(gpt.training)
+
+
+def from_hf(hf_model) -> GPT:
+    """Build a course GPT with the weights of a Hugging Face ``GPT2LMHeadModel`` (same logits).
+
+    Works for the real GPT-2 checkpoints as well as for models made by ``to_hf``. GPT-2
+    variants the course GPT cannot express (untied head, other activations, layer-wise
+    attention scaling) raise a ValueError.
+    """
+    hc = hf_model.config
+    if getattr(hc, "model_type", None) != "gpt2":
+        raise ValueError(f"from_hf expects a GPT-2 model (model_type 'gpt2'), got {getattr(hc, 'model_type', None)!r}.")
+    tanh_gelus = ("gelu_new", "gelu_pytorch_tanh", "gelu_fast")
+    if hc.activation_function not in tanh_gelus + ("gelu",):
+        raise ValueError(f"from_hf supports GELU (exact or tanh-approximated), got {hc.activation_function!r}.")
+    if hc.n_inner not in (None, 4 * hc.n_embd):
+        raise ValueError(f"from_hf supports an MLP width of 4 * n_embd, got n_inner={hc.n_inner}.")
+    if hc.scale_attn_by_inverse_layer_idx or not hc.scale_attn_weights:
+        raise ValueError("from_hf supports standard 1/sqrt(d_head) attention scaling only.")
+    if not getattr(hc, "tie_word_embeddings", True):
+        raise ValueError("from_hf supports GPT-2 with the output head tied to the token embedding.")
+    config = GPTConfig(
+        vocab_size=hc.vocab_size,
+        context_length=hc.n_positions,
+        n_layer=hc.n_layer,
+        n_head=hc.n_head,
+        d_model=hc.n_embd,
+        dropout=0.0,
+        bias=True,
+        activation="gelu_tanh" if hc.activation_function in tanh_gelus else "gelu",
+    )
+    gpt = GPT(config)
+    hf_state = hf_model.state_dict()
+    with torch.no_grad():
+        for name, p in gpt.state_dict().items():
+            hf_name, transpose = _hf_name(name)
+            if hf_name is None:
+                continue
+            src = hf_state[hf_name]
+            p.copy_(src.t() if transpose else src)
+    return gpt.to(next(hf_model.parameters()).device)
+
+
+def _hf_name(name: str) -> tuple[str | None, bool]:
+    """Our state-dict key -> (GPT2LMHeadModel key, whether the weight is transposed)."""
+    if name == "lm_head.weight":
+        return None, False  # tied to wte
+    if name in ("wte.weight", "wpe.weight") or name.startswith("ln_f."):
+        return "transformer." + name, False
+    if name.startswith("blocks."):
+        hf = "transformer.h." + name[len("blocks.") :]
+        is_linear = ("c_attn" in name or "c_fc" in name or "c_proj" in name) and name.endswith(".weight")
+        return hf, is_linear
+    raise KeyError(name)
+
+
+def config_dict(config: GPTConfig) -> dict:
+    """The config as a plain dict (for JSON next to a checkpoint)."""
+    return asdict(config)
