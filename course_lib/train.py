@@ -28,11 +28,9 @@ import torch
 
 from .device import pick_device
 from .text import random_windows
+from .units import bits_per_byte
 
 __all__ = ["lr_at", "History", "train", "estimate_loss", "save_checkpoint", "load_checkpoint"]
-
-LN2 = math.log(2.0)
-
 
 def lr_at(step: int, max_lr: float, warmup_steps: int, total_steps: int, min_lr: float = 0.0) -> float:
     """Learning rate at ``step`` (0-based): linear warmup to ``max_lr``, then cosine decay to ``min_lr``.
@@ -72,12 +70,12 @@ class History:
     @property
     def train_bpb(self) -> list:
         """Training loss in bits per byte."""
-        return [loss / LN2 / self.bytes_per_token for loss in self.train_loss]
+        return [bits_per_byte(loss, self.bytes_per_token) for loss in self.train_loss]
 
     @property
     def val_bpb(self) -> list:
         """Validation loss in bits per byte (NaN where there was no validation data)."""
-        return [loss / LN2 / self.bytes_per_token for loss in self.val_loss]
+        return [bits_per_byte(loss, self.bytes_per_token) for loss in self.val_loss]
 
     @property
     def final_val_loss(self) -> float:
