@@ -27,23 +27,11 @@ import time
 import torch
 import torch.nn.functional as F
 
+from course_lib.compute import matmul_peak_flops
 from course_lib.model import GPT, GPTConfig, to_hf
 
 CONFIG = dict(vocab_size=256, context_length=128, n_layer=4, n_head=4, d_model=128)
 BATCH = 32
-
-
-def matmul_peak_flops(n: int = 1024, repeats: int = 20) -> float:
-    """Best observed float32 FLOP/s of an n x n matmul (2 n^3 FLOPs each)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    for _ in range(3):
-        a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best
 
 
 def variants() -> dict:

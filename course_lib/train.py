@@ -30,7 +30,7 @@ from .device import pick_device
 from .text import random_windows
 from .units import bits_per_byte
 
-__all__ = ["lr_at", "History", "train", "estimate_loss", "save_checkpoint", "load_checkpoint"]
+__all__ = ["lr_at", "History", "train", "estimate_loss", "loss_by_position", "save_checkpoint", "load_checkpoint"]
 
 def lr_at(step: int, max_lr: float, warmup_steps: int, total_steps: int, min_lr: float = 0.0) -> float:
     """Learning rate at ``step`` (0-based): linear warmup to ``max_lr``, then cosine decay to ``min_lr``.
@@ -132,6 +132,28 @@ def estimate_loss(model, data: torch.Tensor, batch_size: int, context_length: in
     for _ in range(n_batches):
         x, y = random_windows(data, batch_size, context_length, g)
         total += model(x.to(device), y.to(device))[1].item()
+    model.train(was_training)
+    return total / n_batches
+
+
+@torch.no_grad()
+def loss_by_position(model, data: torch.Tensor, batch_size: int, context_length: int, n_batches: int = 8,
+                     seed: int = 1234) -> torch.Tensor:
+    """Mean loss (nats) at each position of the context, a (context_length,) tensor.
+
+    Position t predicts token t + 1 from the t + 1 tokens before it, so the curve shows
+    how much a model gains from longer context (Kaplan et al. 2020, section 3.2.1, figure 20).
+    """
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    g = torch.Generator().manual_seed(seed)
+    total = torch.zeros(context_length)
+    for _ in range(n_batches):
+        x, y = random_windows(data, batch_size, context_length, g)
+        logits, _ = model(x.to(device))
+        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.to(device), reduction="none")  # (B, T)
+        total += loss.mean(dim=0).cpu()
     model.train(was_training)
     return total / n_batches
 
