@@ -1,0 +1,250 @@
+"""Instant feedback for the exercise notebooks: one friendly line per check, never a traceback.
+
+A check cell under each task reads like this::
+
+    with checking("softmax") as check:
+        x = torch.tensor([[1.0, 2.0, 3.0], [1000.0, 1000.0, 1000.0]])
+        got = softmax(x)
+        check.shape(got, (2, 3), "softmax(x)")
+        check.dtype(got, torch.float32, "softmax(x)")
+        check.close(got, torch.softmax(x, dim=-1), "softmax(x)")
+
+and prints, for example::
+
+    ✓ softmax(x): shape (2, 3)
+    ✓ softmax(x): dtype torch.float32
+    ✗ softmax(x): at index (1, 0) expected 0.3333, got nan; NaN appeared: did exp overflow?
+    softmax: 2 of 3 checks passed.
+
+What it promises the learner:
+
+- a function that still says ``raise NotImplementedError()`` gives one line,
+  "not implemented yet", and no traceback;
+- any other exception from the learner's code is reported in one line with its type,
+  message and the line of the learner's cell it came from;
+- a wrong type or shape stops the remaining checks of the block (they could only repeat
+  the same complaint); wrong values, dtypes and properties are all reported;
+- a mismatch shows what was expected and what came back at *one* position of a small
+  case, never the solution itself.
+
+The checks here are for learning only. The grade comes from hidden tests
+(``course_lib.hidden_tests_NN``) with other inputs, run by ``python -m course_lib.grade``.
+
+This module prints, unlike the rest of ``course_lib``: printing feedback is its job.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+import torch
+
+__all__ = ["checking", "Checker", "PASS", "FAIL", "TODO"]
+
+PASS, FAIL, TODO = "✓", "✗", "…"
+_MAX_MESSAGE = 300  # characters of an exception message shown to the learner
+
+
+class _StopChecks(Exception):
+    """Raised by a check whose failure makes the following checks meaningless."""
+
+
+def _short(text: str, limit: int = _MAX_MESSAGE) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__ if not isinstance(value, torch.Tensor) else "torch.Tensor"
+
+
+def learner_line(exc: BaseException) -> str:
+    """' (line N of <function>)' for the innermost frame of ``exc`` that lies in notebook code.
+
+    Code typed into notebook cells runs in the namespace ``__main__``, and IPython numbers
+    its lines from the top of each cell. Frames inside torch or course_lib are skipped, so
+    the learner sees the line they wrote.
+    """
+    tb, found = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__") == "__main__":  # a notebook cell, or a script
+            found = tb
+        tb = tb.tb_next
+    if found is None:
+        return ""
+    func = found.tb_frame.f_code.co_name
+    where = "the cell" if func == "<module>" else func
+    return f" (line {found.tb_lineno} of {where})"
+
+
+def _raising_function(exc: BaseException) -> str | None:
+    """Name of the innermost notebook function in ``exc``'s traceback (None if it came from a cell itself)."""
+    tb, name = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_globals.get("__name__") == "__main__" and tb.tb_frame.f_code.co_name != "<module>":
+            name = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    return name
+
+
+class Checker:
+    """Collects the checks of one ``with checking(name)`` block and prints one line each."""
+
+    def __init__(self, name: str, out=None):
+        self.name = name
+        self.passed = 0
+        self.failed = 0
+        self._out = out
+
+    # ------------------------------------------------------------------ printing
+    def _say(self, line: str) -> None:
+        print(line, file=self._out or sys.stdout)
+
+    def _result(self, ok: bool, what: str, detail: str) -> bool:
+        if ok:
+            self.passed += 1
+            self._say(f"{PASS} {what}: {detail}")
+        else:
+            self.failed += 1
+            self._say(f"{FAIL} {what}: {detail}")
+        return ok
+
+    # ------------------------------------------------------------------ checks
+    def tensor(self, got: Any, what: str = "result") -> bool:
+        """A torch.Tensor came back. Stops the block if not."""
+        if isinstance(got, torch.Tensor):
+            return True
+        self._result(False, what, f"expected a torch.Tensor, got {_type_name(got)}"
+                     + (" (did the function forget to `return`?)" if got is None else ""))
+        raise _StopChecks
+
+    def unpack(self, got: Any, names: Sequence[str], what: str = "result") -> tuple:
+        """A tuple of ``len(names)`` values came back; returns it. Stops the block if not."""
+        n = len(names)
+        if isinstance(got, (tuple, list)) and len(got) == n:
+            return tuple(got)
+        found = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else _type_name(got)
+        self._result(False, what, f"expected a tuple of {n} ({', '.join(names)}), got {found}")
+        raise _StopChecks
+
+    def shape(self, got: Any, expected: Sequence[int], what: str = "result") -> bool:
+        """``got.shape == expected``. Stops the block if not (values cannot be compared)."""
+        self.tensor(got, what)
+        expected = tuple(expected)
+        if tuple(got.shape) == expected:
+            return self._result(True, what, f"shape {expected}")
+        self._result(False, what, f"expected shape {expected}, got {tuple(got.shape)}")
+        raise _StopChecks
+
+    def dtype(self, got: Any, expected: torch.dtype, what: str = "result") -> bool:
+        """``got.dtype == expected``."""
+        self.tensor(got, what)
+        if got.dtype == expected:
+            return self._result(True, what, f"dtype {expected}")
+        return self._result(False, what, f"expected dtype {expected}, got {got.dtype}")
+
+    def close(self, got: Any, expected: Any, what: str = "result", atol: float = 1e-5, rtol: float = 1e-4) -> bool:
+        """Values agree with ``expected`` within ``atol + rtol * |expected|`` (exactly for bool/int).
+
+        On a mismatch it shows one position: the expected and the returned value there.
+        """
+        self.tensor(got, what)
+        expected = torch.as_tensor(expected)
+        if tuple(got.shape) != tuple(expected.shape):
+            self._result(False, what, f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}")
+            raise _StopChecks
+        g, e = got.detach().cpu(), expected.detach().cpu()
+        if g.numel() == 0:
+            return self._result(True, what, "values match (empty)")
+        exact = not (g.is_floating_point() or g.is_complex()) and not (e.is_floating_point() or e.is_complex())
+        if exact:
+            bad = g != e.to(g.dtype)
+        else:
+            g64, e64 = g.to(torch.float64), e.to(torch.float64)
+            bad = ~torch.isclose(g64, e64, atol=atol, rtol=rtol, equal_nan=False)
+            bad &= ~((g64 == e64) & torch.isinf(e64))  # equal infinities are fine
+        if not bad.any():
+            return self._result(True, what, "values match")
+        idx = tuple(int(i) for i in bad.nonzero()[0])
+        gv, ev = g[idx].item(), e[idx].item()
+        where = f"at index {idx}" if idx else "value"
+        hint = ""
+        if isinstance(gv, float) and gv != gv:
+            hint = "; NaN appeared: did exp overflow, or 0/0 or -inf - (-inf) happen?"
+        elif isinstance(gv, float) and gv in (float("inf"), float("-inf")):
+            hint = "; inf appeared: did exp overflow?"
+        return self._result(False, what, f"{where} expected {_fmt(ev)}, got {_fmt(gv)}"
+                            + f" ({int(bad.sum())} of {bad.numel()} values differ){hint}")
+
+    def equal(self, got: Any, expected: Any, what: str = "result") -> bool:
+        """``got == expected`` for plain Python values (numbers, tuples, strings)."""
+        ok = got == expected
+        if isinstance(ok, torch.Tensor):  # compare tensors with close()
+            return self.close(got, expected, what, atol=0.0, rtol=0.0)
+        return self._result(bool(ok), what, f"{_fmt(got)}" if ok else f"expected {_fmt(expected)}, got {_fmt(got)}")
+
+    def true(self, condition: Any, what: str, hint: str = "") -> bool:
+        """A property that must hold, e.g. ``what="each row sums to 1"``."""
+        ok = bool(condition)
+        return self._result(ok, what, "yes" if ok else "no" + (f"; {hint}" if hint else ""))
+
+    def raises(self, exc_type: type[BaseException], fn, *args, what: str = "result", **kwargs) -> bool:
+        """Calling ``fn(*args, **kwargs)`` raises ``exc_type`` (e.g. ValueError for bad input)."""
+        try:
+            fn(*args, **kwargs)
+        except NotImplementedError:
+            raise
+        except exc_type as e:
+            return self._result(True, what, f"raises {exc_type.__name__} ({_short(e, 80)})")
+        except Exception as e:
+            return self._result(False, what, f"expected {exc_type.__name__}, got {type(e).__name__}: {_short(e, 120)}")
+        return self._result(False, what, f"expected {exc_type.__name__}, but nothing was raised")
+
+
+class checking:
+    """``with checking("softmax") as check: ...``: run checks, catch the learner's errors.
+
+    Inside the block, call the learner's function directly and use ``check.shape``,
+    ``check.dtype``, ``check.close``, ``check.true`` and friends. Leaving the block prints
+    a one-line summary. Exceptions never escape: ``NotImplementedError`` becomes "not
+    implemented yet", anything else one line with its type, message and line.
+    """
+
+    def __init__(self, name: str, out=None):
+        self.checker = Checker(name, out)
+
+    def __enter__(self) -> Checker:
+        return self.checker
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        c = self.checker
+        if exc_type is None:
+            total = c.passed + c.failed
+            if c.failed:
+                c._say(f"{c.name}: {c.passed} of {total} checks passed.")
+            else:
+                c._say(f"{c.name}: all {total} checks passed. (The grade comes from hidden tests with other inputs.)")
+            return True
+        if issubclass(exc_type, _StopChecks):
+            c._say(f"{c.name}: stopped after that failure; fix it and run this cell again.")
+            return True
+        if issubclass(exc_type, NotImplementedError):
+            culprit = _raising_function(exc)
+            if culprit and culprit != c.name:
+                c._say(f"{TODO} {c.name}: it calls {culprit}, which is not implemented yet; do that task first.")
+            else:
+                c._say(f"{TODO} {c.name}: not implemented yet. Replace `raise NotImplementedError()` with your code, "
+                       "run that cell, then this one.")
+            return True
+        if issubclass(exc_type, Exception):
+            c._say(f"{FAIL} {c.name}: raised {exc_type.__name__}: {_short(exc)}{learner_line(exc)}")
+            return True
+        return False  # KeyboardInterrupt, SystemExit: let them through

@@ -1,0 +1,246 @@
+"""Hidden tests for the chapter 02 exercises (``solutions/02_attention_exercises.ipynb``).
+
+They decide the grade; the learner's notebook never contains them. Each test calls the
+learner's function on several inputs, other than those of the notebook's check cells,
+including edge cases, and compares with torch:
+
+| task | points | cases | reference |
+|---|---:|---|---|
+| ``softmax`` | 2 | 2-D and 3-D, ``dim`` = -1, 0, 1; float32 and float64; entries of +-1e4 (float32) and 800 (float64), where a naive ``exp`` overflows; ``-inf`` entries; a dimension of size 1; must not call torch's softmax | ``torch.softmax`` |
+| ``scaled_dot_product_attention`` | 3 | batch and head dimensions; T_q != T_k; d_v != d_k; d_k = 1; a causal mask broadcast over batch and heads; a padding mask with a fully masked sequence (zero weights, zero output, no NaN); large scores; float64 | ``F.scaled_dot_product_attention`` for the output, ``torch.softmax`` of the masked scores for the weights |
+| ``causal_mask`` | 1 | T = 4, 1, 33: shape, dtype bool, values | ``torch.ones(T, T, dtype=torch.bool).tril()`` |
+| ``split_heads`` | 2 | n_head = 1, 3, d_model; float64; ValueError when n_head does not divide d_model | ``course_lib.attention.split_heads`` |
+| ``merge_heads`` | 1 | the (non-contiguous) output of split_heads; n_head = 1 and d_head = 1; a contiguous input | ``course_lib.attention.merge_heads`` |
+| ``multi_head_attention`` | 3 | n_head = 2, 1, d_model (d_head = 1); with a causal mask; float64 | ``nn.MultiheadAttention(bias=False, batch_first=True)`` |
+
+Tolerances, per element, ``|got - expected| <= atol + rtol * |expected|``:
+
+- softmax: float32 atol 1e-6, rtol 1e-5; float64 atol 1e-12, rtol 1e-10;
+- attention and multi-head attention: float32 atol 1e-5, rtol 1e-4; float64 atol 1e-10, rtol 1e-8;
+- masks and head reshapes: exact.
+
+A task that builds on earlier ones is tested with torch's versions of them substituted
+into the notebook (``testkit.substitute``), so a wrong softmax costs the softmax task only.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from course_lib import attention as ref
+from course_lib.testkit import (
+    Task,
+    TaskFailed,
+    call,
+    expect_close,
+    expect_raises,
+    expect_tensor,
+    learner_function,
+    substitute,
+)
+
+EXERCISE_SET = "02_attention"
+
+TOL = {torch.float32: dict(atol=1e-5, rtol=1e-4), torch.float64: dict(atol=1e-10, rtol=1e-8)}
+SOFTMAX_TOL = {torch.float32: dict(atol=1e-6, rtol=1e-5), torch.float64: dict(atol=1e-12, rtol=1e-10)}
+
+
+def _randn(*shape, seed: int, dtype=torch.float32, scale: float = 1.0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g, dtype=dtype) * scale
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+# ----------------------------------------------------------------------------- references
+
+
+def ref_softmax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    return torch.softmax(x, dim=dim)
+
+
+def ref_weights(q, k, mask=None) -> torch.Tensor:
+    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])  # (..., T_q, T_k)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    return torch.softmax(scores, dim=-1).nan_to_num(0.0)
+
+
+def ref_multi_head(x, w_q, w_k, w_v, w_o, n_head, mask=None) -> torch.Tensor:
+    d_model = x.shape[-1]
+    mha = nn.MultiheadAttention(d_model, n_head, bias=False, batch_first=True).to(x.dtype).eval()
+    with torch.no_grad():
+        mha.in_proj_weight.copy_(torch.cat([w_q.T, w_k.T, w_v.T]))  # nn.Linear stores W^T
+        mha.out_proj.weight.copy_(w_o.T)
+        out, _ = mha(x, x, x, attn_mask=None if mask is None else ~mask, need_weights=False)  # True = blocked there
+    return out
+
+
+_SOFTMAX_FUNCTIONS = [
+    (torch, "softmax", "torch.softmax"),
+    (F, "softmax", "torch.nn.functional.softmax"),
+    (torch.Tensor, "softmax", "Tensor.softmax"),
+    (torch.special, "softmax", "torch.special.softmax"),
+    (torch, "log_softmax", "torch.log_softmax"),
+    (F, "log_softmax", "torch.nn.functional.log_softmax"),
+    (torch.Tensor, "log_softmax", "Tensor.log_softmax"),
+]
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+def test_softmax(ns: dict) -> None:
+    softmax = learner_function(ns, "softmax")
+    cases = [
+        ("random (4, 7), dim=-1", _randn(4, 7, seed=1, scale=3.0), -1),
+        ("random (2, 3, 5) float64, dim=1", _randn(2, 3, 5, seed=2, dtype=torch.float64), 1),
+        ("random (3, 4), dim=0", _randn(3, 4, seed=3), 0),
+        ("random (2, 6, 3), dim=-2", _randn(2, 6, 3, seed=4, scale=2.0), -2),
+        ("large entries (+-1e4, float32)", torch.tensor([[1e4, 1e4 - 1, 1e4 - 2], [-1e4, -1e4 + 3, -1e4 + 1],
+                                                        [1e4, 0.0, -1e4]]), -1),
+        ("large entries (800, float64)", torch.tensor([[800.0, 799.0, 797.0]], dtype=torch.float64), -1),
+        ("entries of -inf", torch.tensor([[0.0, float("-inf"), 1.0], [float("-inf"), 2.0, 2.0]]), -1),
+        ("a dimension of size 1", _randn(3, 1, seed=5), -1),
+    ]
+    for label, x, dim in cases:
+        got = call(softmax, x, dim=dim, forbid=_SOFTMAX_FUNCTIONS,
+                   forbid_reason="softmax must be written by hand, with exp, max and sum")
+        what = f"softmax on {label}"
+        expect_tensor(got, what, shape=x.shape, dtype=x.dtype)
+        expect_close(got, ref_softmax(x, dim), what, **SOFTMAX_TOL[x.dtype])
+
+
+def test_scaled_dot_product_attention(ns: dict) -> None:
+    attention = learner_function(ns, "scaled_dot_product_attention")
+    causal = torch.ones(5, 5, dtype=torch.bool).tril()
+    padding = ref.padding_mask([3, 0], 6)  # (2, 1, 1, 6); the second sequence has no key at all
+    cases = [
+        ("q, k, v of shape (2, 3, 4, 8)", _randn(2, 3, 4, 8, seed=10), _randn(2, 3, 4, 8, seed=11),
+         _randn(2, 3, 4, 8, seed=12), None),
+        ("no batch dims, T_q=5, T_k=7, d_k=6, d_v=3", _randn(5, 6, seed=13), _randn(7, 6, seed=14),
+         _randn(7, 3, seed=15), None),
+        ("d_k = 1", _randn(2, 4, 1, seed=16), _randn(2, 6, 1, seed=17), _randn(2, 6, 2, seed=18), None),
+        ("a (5, 5) causal mask broadcast over (2, 2, 5, 8)", _randn(2, 2, 5, 8, seed=19), _randn(2, 2, 5, 8, seed=20),
+         _randn(2, 2, 5, 8, seed=21), causal),
+        ("a padding mask (2, 1, 1, 6) with a fully masked sequence", _randn(2, 2, 4, 8, seed=22),
+         _randn(2, 2, 6, 8, seed=23), _randn(2, 2, 6, 5, seed=24), padding),
+        ("large scores (q and k scaled by 30)", _randn(1, 4, 16, seed=25, scale=30.0), _randn(1, 4, 16, seed=26, scale=30.0),
+         _randn(1, 4, 16, seed=27), None),
+        ("float64, with a causal mask", _randn(3, 5, 4, seed=28, dtype=torch.float64),
+         _randn(3, 5, 4, seed=29, dtype=torch.float64), _randn(3, 5, 4, seed=30, dtype=torch.float64), causal),
+    ]
+    with substitute(ns, softmax=ref_softmax):
+        for label, q, k, v, mask in cases:
+            got = call(attention, q, k, v) if mask is None else call(attention, q, k, v, mask)
+            what = f"scaled_dot_product_attention with {label}"
+            if not isinstance(got, (tuple, list)) or len(got) != 2:
+                kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
+                raise TaskFailed(f"{what}: expected a tuple (output, weights), got {kind}")
+            out, weights = got
+            batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2])
+            w_expected = ref_weights(q, k, mask)
+            o_expected = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+            tol = TOL[q.dtype]
+            expect_tensor(weights, f"{what}: weights", shape=(*batch, q.shape[-2], k.shape[-2]), dtype=q.dtype)
+            if mask is not None and torch.isnan(weights).any():
+                raise TaskFailed(f"{what}: weights contain NaN; a query that may attend to no key must get "
+                                 "all-zero weights (and a zero output)")
+            expect_close(weights, w_expected, f"{what}: weights", **tol)
+            expect_tensor(out, f"{what}: output", shape=(*batch, q.shape[-2], v.shape[-1]), dtype=q.dtype)
+            expect_close(out, o_expected, f"{what}: output", **tol)
+
+
+def test_causal_mask(ns: dict) -> None:
+    causal_mask = learner_function(ns, "causal_mask")
+    for T in (4, 1, 33):
+        got = call(causal_mask, T)
+        what = f"causal_mask({T})"
+        expected = torch.ones(T, T, dtype=torch.bool).tril()
+        expect_tensor(got, what, shape=(T, T))
+        if got.dtype != torch.bool:
+            raise TaskFailed(f"{what}: expected dtype torch.bool (True = may attend), got {got.dtype}")
+        if T > 1 and torch.equal(got, ~expected):
+            raise TaskFailed(f"{what}: True marks the blocked positions; in this course True means *may attend*")
+        expect_close(got, expected, what)
+
+
+def test_split_heads(ns: dict) -> None:
+    split_heads = learner_function(ns, "split_heads")
+    cases = [
+        (_randn(2, 5, 12, seed=40), 3),
+        (_randn(2, 5, 12, seed=41), 1),
+        (_randn(2, 5, 12, seed=42), 12),
+        (_randn(1, 1, 8, seed=43, dtype=torch.float64), 2),
+    ]
+    for x, n_head in cases:
+        B, T, d_model = x.shape
+        what = f"split_heads(x of shape {tuple(x.shape)} {_dtype_name(x.dtype)}, n_head={n_head})"
+        got = call(split_heads, x, n_head)
+        expect_tensor(got, what, shape=(B, n_head, T, d_model // n_head), dtype=x.dtype)
+        expect_close(got, ref.split_heads(x, n_head), what, atol=0.0, rtol=0.0)
+    expect_raises(ValueError, split_heads, _randn(2, 5, 12, seed=44), 5,
+                  what="split_heads(x of shape (2, 5, 12), n_head=5), where 5 does not divide 12")
+
+
+def test_merge_heads(ns: dict) -> None:
+    merge_heads = learner_function(ns, "merge_heads")
+    cases = [
+        ("split_heads(x, 3) of x (2, 5, 12), not contiguous", ref.split_heads(_randn(2, 5, 12, seed=50), 3)),
+        ("split_heads(x, 1) of x (2, 5, 12)", ref.split_heads(_randn(2, 5, 12, seed=51), 1)),
+        ("split_heads(x, 12) of x (2, 5, 12), d_head = 1", ref.split_heads(_randn(2, 5, 12, seed=52), 12)),
+        ("a contiguous (2, 4, 3, 5) float64 tensor", _randn(2, 4, 3, 5, seed=53, dtype=torch.float64)),
+    ]
+    for label, x in cases:
+        B, h, T, d = x.shape
+        what = f"merge_heads of {label}"
+        got = call(merge_heads, x)
+        expect_tensor(got, what, shape=(B, T, h * d), dtype=x.dtype)
+        expect_close(got, ref.merge_heads(x), what, atol=0.0, rtol=0.0)
+
+
+def test_multi_head_attention(ns: dict) -> None:
+    mha = learner_function(ns, "multi_head_attention")
+    causal = torch.ones(5, 5, dtype=torch.bool).tril()
+
+    def weights(d, seed, dtype=torch.float32):
+        return [_randn(d, d, seed=seed + i, dtype=dtype, scale=1 / math.sqrt(d)) for i in range(4)]
+
+    cases = [
+        ("x (2, 5, 8), n_head=2", _randn(2, 5, 8, seed=60), weights(8, 61), 2, None),
+        ("x (2, 5, 8), n_head=1", _randn(2, 5, 8, seed=70), weights(8, 71), 1, None),
+        ("x (2, 5, 8), n_head=8 (d_head = 1)", _randn(2, 5, 8, seed=80), weights(8, 81), 8, None),
+        ("x (3, 5, 12), n_head=3, causal mask", _randn(3, 5, 12, seed=90), weights(12, 91), 3, causal),
+        ("x (1, 5, 6) float64, n_head=2, causal mask", _randn(1, 5, 6, seed=100, dtype=torch.float64),
+         weights(6, 101, torch.float64), 2, causal),
+    ]
+    with substitute(ns, softmax=ref_softmax, scaled_dot_product_attention=ref.scaled_dot_product_attention,
+                    split_heads=ref.split_heads, merge_heads=ref.merge_heads, causal_mask=ref.causal_mask):
+        for label, x, (w_q, w_k, w_v, w_o), n_head, mask in cases:
+            what = f"multi_head_attention with {label}"
+            if mask is None:
+                got = call(mha, x, w_q, w_k, w_v, w_o, n_head)
+            else:
+                got = call(mha, x, w_q, w_k, w_v, w_o, n_head, mask)
+            if isinstance(got, (tuple, list)):
+                raise TaskFailed(f"{what}: expected the output tensor only, got a {type(got).__name__} "
+                                 f"of length {len(got)}")
+            expect_tensor(got, what, shape=x.shape, dtype=x.dtype)
+            expect_close(got, ref_multi_head(x, w_q, w_k, w_v, w_o, n_head, mask), what, **TOL[x.dtype])
+
+
+TASKS = [
+    Task("softmax", 2, test_softmax, ("softmax",), "numerically stable softmax, by hand"),
+    Task("scaled_dot_product_attention", 3, test_scaled_dot_product_attention, ("scaled_dot_product_attention",),
+         "softmax(q k^T / sqrt(d_k), masked) v, returning (output, weights)"),
+    Task("causal_mask", 1, test_causal_mask, ("causal_mask",), "lower-triangular bool mask, True = may attend"),
+    Task("split_heads", 2, test_split_heads, ("split_heads",), "(B, T, d_model) -> (B, n_head, T, d_head)"),
+    Task("merge_heads", 1, test_merge_heads, ("merge_heads",), "(B, n_head, T, d_head) -> (B, T, d_model)"),
+    Task("multi_head_attention", 3, test_multi_head_attention, ("multi_head_attention",),
+         "multi-head self-attention, checked against nn.MultiheadAttention"),
+]
