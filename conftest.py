@@ -9,7 +9,6 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
-os.environ.setdefault("MPLBACKEND", "Agg")  # unit tests draw without a screen; kernels use inline
 os.environ["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"  # silence a debugger warning in kernels
 
 collect_ignore_glob = ["exercises/*", "solutions/*", "build/*", "_build/*"]

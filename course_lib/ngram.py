@@ -17,8 +17,9 @@ and the loss in nats per symbol converts straight into bits per byte.
 
 Counting is vectorised: each n-gram of byte ids becomes one integer
 ``id_0 V^(n-1) + ... + id_(n-1)`` (the context is ``key // V``, the next symbol
-``key % V``); ``np.unique`` counts them and ``np.searchsorted`` looks them up. Fitting
-2 million bytes takes a fraction of a second.
+``key % V``); ``np.unique`` counts them and ``np.searchsorted`` looks them up. Scoring
+a text counts its distinct n-grams first and looks each up once. Fitting 2 million
+bytes takes a fraction of a second.
 
 ``data_scale_curve`` measures held-out loss for a grid of training-set sizes and orders
 ``n``; ``scale_point`` is the pure function behind the chapter's sliders, and
@@ -46,6 +47,7 @@ __all__ = [
     "repeat_to_length",
     "inject_noise",
     "count_ops",
+    "uniform_guess",
 ]
 
 SMOOTHINGS = ("add-k", "witten-bell")
@@ -95,8 +97,7 @@ def ngram_keys(ids: np.ndarray, order: int, vocab_size: int = 256) -> np.ndarray
 
     The key of ``ids[i : i + order]`` is ``sum_j ids[i + j] * vocab_size**(order - 1 - j)``:
     the oldest symbol is the most significant digit, so ``key // vocab_size`` is the key of
-    the context and ``key % vocab_size`` the symbol that follows it. ``order = 0`` gives
-    zeros (the empty context) for every position.
+    the context and ``key % vocab_size`` the symbol that follows it.
     """
     n_windows = len(ids) - order + 1
     if n_windows <= 0:
@@ -107,13 +108,37 @@ def ngram_keys(ids: np.ndarray, order: int, vocab_size: int = 256) -> np.ndarray
     return keys
 
 
+def _find(sorted_keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For every query: its index in ``sorted_keys`` and whether it is there at all (vectorised)."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(queries), dtype=np.int64), np.zeros(len(queries), dtype=bool)
+    # searching for sorted queries walks the table in order: about 10x faster than random probes
+    if np.all(queries[1:] >= queries[:-1]):
+        idx = np.searchsorted(sorted_keys, queries)
+    else:
+        order = np.argsort(queries)
+        idx = np.empty(len(queries), dtype=np.int64)
+        idx[order] = np.searchsorted(sorted_keys, queries[order])
+    np.minimum(idx, len(sorted_keys) - 1, out=idx)
+    return idx, sorted_keys[idx] == queries
+
+
+def _scored_keys(ids: np.ndarray, n: int, vocab_size: int, skip: int | None) -> np.ndarray:
+    """Order-n keys of the symbols of ``ids`` that get scored: all but the first ``skip`` (default n - 1)."""
+    skip = n - 1 if skip is None else int(skip)
+    if skip < n - 1:
+        raise ValueError(f"skip must be at least n - 1 = {n - 1} (those symbols have no full context), got {skip}.")
+    if len(ids) <= skip:
+        raise ValueError(f"the text has {len(ids)} symbols, so nothing is left to score after skipping {skip}; "
+                         "give a longer (non-empty) text.")
+    return ngram_keys(ids, n, vocab_size)[skip - (n - 1):]
+
+
 def _lookup(sorted_keys: np.ndarray, values: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """values[i] where sorted_keys[i] == query, else 0, for every query (vectorised)."""
+    """values[i] where sorted_keys[i] == query, else 0, for every query."""
     if len(sorted_keys) == 0:
         return np.zeros(len(queries), dtype=values.dtype)
-    idx = np.searchsorted(sorted_keys, queries)
-    idx = np.minimum(idx, len(sorted_keys) - 1)
-    found = sorted_keys[idx] == queries
+    idx, found = _find(sorted_keys, queries)
     return np.where(found, values[idx], 0)
 
 
@@ -188,36 +213,52 @@ class NGramModel:
         if self.tables is None:
             raise ValueError("this model has not been fitted yet; call .fit(text) first.")
 
-    @property
-    def n_distinct_ngrams(self) -> int:
-        """How many different n-grams of order n the training data contains."""
-        self._require_fit()
-        return len(self.tables[-1].keys)
-
     # -- probabilities ----------------------------------------------------------------
     def _probs_for_keys(self, keys: np.ndarray) -> np.ndarray:
         """P(w | c) for an array of order-n keys (context and next symbol): (M,) float64."""
+        if self.smoothing == "witten-bell":
+            return self._witten_bell_by_order(keys)[-1]
+        t, V = self.tables[-1], self.vocab_size
+        c_cw = _lookup(t.keys, t.counts, keys)
+        c_c = _lookup(t.ctx_keys, t.ctx_counts, keys // V)
+        num, den = c_cw + self.k, c_c + self.k * V
+        if self.k == 0 and np.any(den == 0):
+            raise ValueError("with k=0 (maximum likelihood) a context never seen in training has no "
+                             "distribution; use k > 0 or smoothing='witten-bell'.")
+        return num / den
+
+    def _witten_bell_by_order(self, keys: np.ndarray) -> list[np.ndarray]:
+        """Witten-Bell P(w | c) of the models of order 1, 2, .., n for order-n keys: n arrays of (M,).
+
+        The recursion climbs from the uniform order 0; the model of order m uses the last m
+        symbols of each key, so each step is the order-m model's answer.
+        """
         V = self.vocab_size
-        if self.smoothing == "add-k":
-            t = self.tables[-1]
-            c_cw = _lookup(t.keys, t.counts, keys)
-            c_c = _lookup(t.ctx_keys, t.ctx_counts, keys // V)
-            num, den = c_cw + self.k, c_c + self.k * V
-            if self.k == 0 and np.any(den == 0):
-                raise ValueError("with k=0 (maximum likelihood) a context never seen in training has no "
-                                 "distribution; use k > 0 or smoothing='witten-bell'.")
-            return num / den
         p = np.full(len(keys), 1.0 / V)  # order 0: uniform
+        by_order = []
         for m in range(1, self.n + 1):
             t = self.tables[m - 1]
-            sub = keys % (V ** m)  # the last m symbols: context of length m - 1, then w
+            sub = keys % (V ** m)  # the last m symbols: a context of length m - 1, then w
             c_cw = _lookup(t.keys, t.counts, sub)
-            ctx = sub // V
-            c_c = _lookup(t.ctx_keys, t.ctx_counts, ctx)
-            types = _lookup(t.ctx_keys, t.ctx_types, ctx)
-            seen = c_c > 0
+            idx, seen = _find(t.ctx_keys, sub // V)
+            c_c = np.where(seen, t.ctx_counts[idx], 0)
+            types = np.where(seen, t.ctx_types[idx], 0)
             p = np.where(seen, (c_cw + types * p) / np.maximum(c_c + types, 1), p)
-        return p
+            by_order.append(p)
+        return by_order
+
+    def cross_entropy_by_order(self, data, skip: int | None = None) -> np.ndarray:
+        """Witten-Bell only: the cross-entropy of the models of order 1 .. n on the same symbols: (n,) nats.
+
+        One pass gives every order, because the interpolation climbs through all of them.
+        """
+        if self.smoothing != "witten-bell":
+            raise ValueError("cross_entropy_by_order needs smoothing='witten-bell' (add-k keeps only order n).")
+        return self._nll_by_order(*np.unique(self._scored_keys(data, skip), return_counts=True))
+
+    def _nll_by_order(self, keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """``_nll`` of the Witten-Bell models of order 1 .. n at once: (n,) nats per symbol."""
+        return np.array([-(counts * np.log(p)).sum() / counts.sum() for p in self._witten_bell_by_order(keys)])
 
     def prob(self, context=()) -> np.ndarray:
         """The next-symbol distribution after ``context``: (V,) float64 that sums to 1.
@@ -237,6 +278,15 @@ class NGramModel:
         keys = ctx_key * self.vocab_size + np.arange(self.vocab_size, dtype=np.int64)
         return self._probs_for_keys(keys)
 
+    def _scored_keys(self, data, skip: int | None) -> np.ndarray:
+        self._require_fit()
+        return _scored_keys(as_ids(data, self.vocab_size), self.n, self.vocab_size, skip)
+
+    def _nll(self, keys: np.ndarray, counts: np.ndarray) -> float:
+        """Mean -ln P over scored n-grams given as unique ``keys`` with their ``counts``: nats per symbol."""
+        with np.errstate(divide="ignore"):  # k = 0 gives unseen n-grams probability 0: -log = inf
+            return float(-(counts * np.log(self._probs_for_keys(keys))).sum() / counts.sum())
+
     def log_prob(self, data, skip: int | None = None) -> np.ndarray:
         """ln P(x_t | previous n - 1 symbols) for each scored symbol of ``data``: (N - skip,) nats.
 
@@ -244,21 +294,26 @@ class NGramModel:
         are not scored; pass the same ``skip`` to compare models of different orders on
         exactly the same symbols.
         """
-        self._require_fit()
-        ids = as_ids(data, self.vocab_size)
-        skip = self.n - 1 if skip is None else int(skip)
-        if skip < self.n - 1:
-            raise ValueError(f"skip must be at least n - 1 = {self.n - 1} (those symbols have no full context), "
-                             f"got {skip}.")
-        if len(ids) <= skip:
-            raise ValueError(f"the text has {len(ids)} symbols, so nothing is left to score after skipping {skip}; "
-                             "give a longer (non-empty) text.")
-        keys = ngram_keys(ids, self.n, self.vocab_size)[skip - (self.n - 1):]
-        return np.log(self._probs_for_keys(keys))
+        keys = self._scored_keys(data, skip)
+        with np.errstate(divide="ignore"):  # k = 0 gives unseen n-grams probability 0: log = -inf
+            return np.log(self._probs_for_keys(keys))
+
+    def seen_context_fraction(self, data, skip: int | None = None) -> float:
+        """Share of the scored symbols of ``data`` whose context (previous n - 1 symbols) occurs in training.
+
+        The rest meet a context the counts know nothing about: add-k then falls back to the
+        uniform 1 / V, the sparsity that makes high orders need more data.
+        """
+        ctx = self._scored_keys(data, skip) // self.vocab_size
+        return float(np.mean(_lookup(self.tables[-1].ctx_keys, self.tables[-1].ctx_counts, ctx) > 0))
 
     def cross_entropy(self, data, skip: int | None = None) -> float:
-        """Average negative log-probability of the scored symbols: nats per symbol."""
-        return float(-self.log_prob(data, skip).mean())
+        """Average negative log-probability of the scored symbols: nats per symbol.
+
+        Infinite when a symbol has probability 0 (possible only with k = 0).
+        """
+        # each distinct n-gram is looked up once and weighted by how often it occurs
+        return self._nll(*np.unique(self._scored_keys(data, skip), return_counts=True))
 
     def bits_per_symbol(self, data, skip: int | None = None) -> float:
         """Cross-entropy in bits per symbol (= bits per byte for a byte model)."""
@@ -335,11 +390,19 @@ def data_scale_curve(train, val, sizes, orders, k: float = 1.0, smoothing: str =
         raise ValueError(f"sizes must lie between the largest order ({orders[-1]}) and the training length "
                          f"({len(train_ids):,} symbols); got {sizes[0]:,} .. {sizes[-1]:,}.")
     skip = int(orders[-1]) - 1
+    # the held-out n-grams, counted once and reused for every size: (unique keys, counts)
+    scored = orders[-1:] if smoothing == "witten-bell" else orders
+    held_out = {int(n): np.unique(_scored_keys(val_ids, int(n), vocab_size, skip), return_counts=True)
+                for n in scored}
     loss = np.empty((len(orders), len(sizes)))
-    for i, n in enumerate(orders):
-        for j, size in enumerate(sizes):
+    for j, size in enumerate(sizes):
+        if smoothing == "witten-bell":  # one fit of the biggest order scores every lower order too
+            biggest = NGramModel(int(orders[-1]), vocab_size=vocab_size, smoothing=smoothing).fit(train_ids[:size])
+            loss[:, j] = biggest._nll_by_order(*held_out[int(orders[-1])])[orders - 1]
+            continue
+        for i, n in enumerate(orders):
             model = NGramModel(int(n), k=k, vocab_size=vocab_size, smoothing=smoothing).fit(train_ids[:size])
-            loss[i, j] = model.cross_entropy(val_ids, skip=skip)
+            loss[i, j] = model._nll(*held_out[int(n)])
     label = f"add-k, k={k:g}" if smoothing == "add-k" else smoothing
     return ScaleCurve(sizes, orders, loss, label)
 
@@ -402,55 +465,83 @@ def _short(size: float) -> str:
     return f"{int(size)}"
 
 
+def _plain_log_ticks(ax) -> None:
+    """Label a log-scaled y axis with plain numbers (2, 3, 4) instead of 2 x 10^0."""
+    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
+
+    low, high = ax.get_ylim()
+    ticks = [t for t in (0.5, 0.7, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15, 20) if low <= t <= high]
+    ax.yaxis.set_major_locator(FixedLocator(ticks))
+    ax.yaxis.set_major_formatter(ScalarFormatter())
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
 class ScaleExplorer:
     """Two panels for a ``ScaleCurve``: loss against data (log-log, one line per n) and loss against n.
 
-    ``update(size, n)`` moves the marker, highlights the chosen n, redraws the bars for that
-    size and returns the ``ScalePoint``; ``png()`` renders the figure. ``widget()`` wraps
-    both in ipywidgets sliders (imported only there).
+    ``update(size, n)`` moves the marker, highlights the chosen n, sets the bars to that
+    size and returns the ``ScalePoint``; ``png()`` renders the figure as PNG bytes.
+    ``widget()`` wraps both in ipywidgets sliders (imported only there).
+
+    Rendering is blitted: the axes, grid lines and curves are drawn once into a cached
+    background, and an update paints only the highlight, the marker and the bars over a
+    copy of it, so a slider move costs milliseconds, not a full matplotlib redraw.
     """
 
     def __init__(self, curve: ScaleCurve):
-        import matplotlib.pyplot as plt
+        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         self.curve = curve
-        self.fig = Figure(figsize=(9.0, 3.4), dpi=80, layout="constrained")
+        self.fig = Figure(figsize=(9.0, 3.4), dpi=80)
+        FigureCanvasAgg(self.fig)
         self.ax_data, self.ax_n = self.fig.subplots(1, 2, width_ratios=[1.6, 1])
-        colors = plt.get_cmap("viridis")(np.linspace(0.0, 0.9, len(curve.orders)))
-        self.lines = []
+        colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, len(curve.orders)))
         for n, row, color in zip(curve.orders, curve.bits, colors):
-            (line,) = self.ax_data.plot(curve.sizes, row, "o-", ms=3, color=color, label=f"n = {n}")
-            self.lines.append(line)
+            self.ax_data.plot(curve.sizes, row, "o-", ms=3, lw=1.0, alpha=0.6, color=color, label=f"n = {n}")
         self.ax_data.set(xscale="log", yscale="log", xlabel="training bytes",
                          ylabel="held-out bits per byte", title=f"more data, several n ({curve.label})")
         self.ax_data.legend(fontsize=7, ncol=2)
-        (self.marker,) = self.ax_data.plot([], [], "o", ms=11, mfc="none", mec="crimson", mew=2)
-        self.bars = self.ax_n.bar(curve.orders, curve.bits[:, -1], color=colors)
-        self.ax_n.set(xlabel="order n", ylabel="held-out bits per byte", xticks=curve.orders)
+        _plain_log_ticks(self.ax_data)
+        # the moving parts: animated artists are left out of the full draw and blitted on top
+        (self.highlight,) = self.ax_data.plot([], [], "-", lw=3.0, color="crimson", animated=True)
+        (self.marker,) = self.ax_data.plot([], [], "o", ms=11, mfc="none", mec="crimson", mew=2, animated=True)
+        self.bars = self.ax_n.bar(curve.orders, curve.bits[:, -1], color=colors, linewidth=2.0, animated=True)
+        self.ax_n.set(xlabel="order n", ylabel="held-out bits per byte", xticks=curve.orders,
+                      title="held-out loss by n, at the chosen size")
         self.ax_n.set_ylim(0, float(curve.bits.max()) * 1.05)
+        self.fig.tight_layout()
+        self.fig.canvas.draw()
+        self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
         self.point = self.update(int(curve.sizes[-1]), int(curve.orders[0]))
 
     def update(self, size: float, n: int) -> ScalePoint:
-        """Move the highlight to (size, n): cheap artist updates, no re-plotting."""
+        """Move the highlight to (size, n): set the data of three artists, nothing is re-plotted."""
         point = scale_point(self.curve, size, n)
+        i = int(np.searchsorted(self.curve.orders, point.n))
         j = int(np.searchsorted(self.curve.sizes, point.size))
-        for order, line in zip(self.curve.orders, self.lines):
-            line.set_linewidth(3.0 if order == point.n else 1.0)
-            line.set_alpha(1.0 if order == point.n else 0.45)
+        self.highlight.set_data(self.curve.sizes, self.curve.bits[i])
         self.marker.set_data([point.size], [point.bits])
         for order, bar, height in zip(self.curve.orders, self.bars, self.curve.bits[:, j]):
             bar.set_height(height)
             bar.set_edgecolor("crimson" if order == point.n else "none")
-            bar.set_linewidth(2.0)
-        self.ax_n.set_title(f"at {_short(point.size)} training bytes")
         self.point = point
         return point
 
     def png(self) -> bytes:
-        """The figure as PNG bytes."""
+        """The figure with the current highlight, as PNG bytes (cached background + the moving parts)."""
+        from PIL import Image
+
+        canvas = self.fig.canvas
+        canvas.restore_region(self._background)
+        self.ax_data.draw_artist(self.highlight)
+        self.ax_data.draw_artist(self.marker)
+        for bar in self.bars:
+            self.ax_n.draw_artist(bar)
         buf = io.BytesIO()
-        self.fig.savefig(buf, format="png")
+        rgb = np.asarray(canvas.buffer_rgba())[..., :3]  # (H, W, 3): the figure is opaque
+        Image.fromarray(rgb).save(buf, format="png", compress_level=3)
         return buf.getvalue()
 
     def widget(self):
@@ -506,11 +597,24 @@ def inject_noise(ids, rate: float, alphabet, seed: int = 0) -> np.ndarray:
 
 # -- compute --------------------------------------------------------------------------
 def count_ops(n_symbols: int, n: int) -> int:
-    """Rough integer operations to count all n-grams of a text: about 2 per symbol per order (multiply-add).
+    """Rough integer operations to count all n-grams of order ``n`` in a text of ``n_symbols`` symbols.
 
-    Sorting adds a factor of about log2(n_symbols) comparisons per symbol; both are tiny
-    next to a transformer's 6 N D FLOPs.
+    Forming the keys costs a multiply and an add per symbol per order (``2 n N``); sorting
+    them costs about ``log2 N`` comparisons per symbol (``N ceil(log2 N)``). Compare with the
+    ``6 N D`` FLOPs of training a Transformer.
     """
-    if n_symbols < 0 or n < 1:
-        raise ValueError(f"need n_symbols >= 0 and n >= 1, got {n_symbols} and {n}.")
-    return 2 * n * n_symbols
+    if n_symbols < 1 or n < 1:
+        raise ValueError(f"need n_symbols >= 1 and n >= 1, got {n_symbols} and {n}.")
+    return 2 * n * n_symbols + n_symbols * math.ceil(math.log2(n_symbols))
+
+
+def uniform_guess(vocab_size: int) -> dict:
+    """Loss of a model that spreads probability evenly over ``vocab_size`` symbols (the order-0 model).
+
+    Returns ``{"nats": ln V, "bits": log2 V, "perplexity": V}``: per symbol, what knowing
+    nothing costs. The logic behind the slider of chapter 00.
+    """
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
+        raise ValueError(f"vocab_size must be an integer >= 1, got {vocab_size!r}.")
+    nats = math.log(vocab_size)
+    return {"nats": nats, "bits": nats / LN2, "perplexity": _perplexity(nats)}
