@@ -2,12 +2,25 @@
 
 The package reads in the order data flows through a language model:
 
-    text       -> real English and Python corpora, offline; splits and batches
-    tokenizer  -> bytes, characters and byte-level BPE
-    attention  -> scaled dot-product and multi-head attention, written out
-    model      -> a decoder-only GPT, and conversion to and from Hugging Face GPT-2
-    train      -> the training loop: AdamW, warmup + cosine, clipping, evaluation
-    device     -> picking CUDA, MPS or CPU
+    text         -> real English and Python corpora, offline; splits and batches
+    tokenizer    -> bytes, characters and byte-level BPE
+    ngram        -> count-based n-gram models, smoothing, the data-scale curve
+    attention    -> scaled dot-product and multi-head attention, written out
+    transformer  -> encoder-decoder Transformer, positional encodings, parameter formulas
+    model        -> a decoder-only GPT, and conversion to and from Hugging Face GPT-2
+    lstm         -> the seeds' LSTM as a real language model
+    train        -> the training loop: AdamW, warmup + cosine, clipping, evaluation
+    compute      -> FLOPs, measured throughput, MFU, memory
+    cost         -> what a training run costs on GPUs
+    units        -> nats, bits, bits per byte, perplexity
+    device       -> picking CUDA, MPS or CPU
+
+On top, used by notebooks and never imported by the modules above:
+
+    notebook, glossary, attention_lab   -> notebook set-up, the bilingual glossary, chapter 02's lab
+    feedback, testkit, hidden_tests_NN  -> instant feedback in exercises, hidden tests
+    exercises, grade                    -> python -m course_lib.exercises / course_lib.grade
+    check_env                           -> python -m course_lib.check_env
 
 Nothing here downloads anything. Importing the package makes the Hugging Face
 libraries offline by default (``HF_HUB_OFFLINE=1``) so that no code path can hang
