@@ -13,6 +13,8 @@ The package reads in the order data flows through a language model:
     compute      -> FLOPs, measured throughput, MFU, memory
     cost         -> what a training run costs on GPUs
     units        -> nats, bits, bits per byte, perplexity
+    generation   -> decoding from logits: greedy, temperature, top-k, top-p, beam search
+    metrics      -> perplexity (sliding window), cloze accuracy, BLEU, ROUGE
     device       -> picking CUDA, MPS or CPU
 
 On top, used by notebooks and never imported by the modules above:
