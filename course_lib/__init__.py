@@ -12,6 +12,7 @@ The package reads in the order data flows through a language model:
     train        -> the training loop: AdamW, warmup + cosine, clipping, evaluation
     compute      -> FLOPs, measured throughput, MFU, memory
     cost         -> what a training run costs on GPUs
+    scaling      -> scaling laws (Kaplan, Chinchilla), power-law and Chinchilla fits, the live sweep
     units        -> nats, bits, bits per byte, perplexity
     generation   -> decoding from logits: greedy, temperature, top-k, top-p, beam search
     metrics      -> perplexity (sliding window), cloze accuracy, BLEU, ROUGE
@@ -20,6 +21,7 @@ The package reads in the order data flows through a language model:
 On top, used by notebooks and never imported by the modules above:
 
     notebook, glossary, attention_lab   -> notebook set-up, the bilingual glossary, chapter 02's lab
+    scaling_explorer                    -> chapter 05a: the compute-budget explorer and demos
     feedback, testkit, hidden_tests_NN  -> instant feedback in exercises, hidden tests
     exercises, grade                    -> python -m course_lib.exercises / course_lib.grade
     check_env                           -> python -m course_lib.check_env
