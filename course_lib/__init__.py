@@ -4,10 +4,12 @@ The package reads in the order data flows through a language model:
 
     text         -> real English and Python corpora, offline; splits and batches
     tokenizer    -> bytes, characters and byte-level BPE
+    preprocess   -> normalisation, exact deduplication, punctuation/stop-word statistics, BPE sweep
     ngram        -> count-based n-gram models, smoothing, the data-scale curve
     attention    -> scaled dot-product and multi-head attention, written out
     transformer  -> encoder-decoder Transformer, positional encodings, parameter formulas
     model        -> a decoder-only GPT, and conversion to and from Hugging Face GPT-2
+    objectives   -> BERT-style masking and a small encoder; number words -> digits translation
     lstm         -> the seeds' LSTM as a real language model
     train        -> the training loop: AdamW, warmup + cosine, clipping, evaluation
     compute      -> FLOPs, measured throughput, MFU, memory
