@@ -15,6 +15,8 @@ The package reads in the order data flows through a language model:
     compute      -> FLOPs, measured throughput, MFU, memory
     cost         -> what a training run costs on GPUs
     scaling      -> scaling laws (Kaplan, Chinchilla), power-law and Chinchilla fits, the live sweep
+    isoflop      -> IsoFLOP experiments: several model sizes at a fixed compute budget
+    synthetic    -> a random-walk language whose entropy rate is known exactly
     units        -> nats, bits, bits per byte, perplexity
     generation   -> decoding from logits: greedy, temperature, top-k, top-p, beam search
     metrics      -> perplexity (sliding window), cloze accuracy, BLEU, ROUGE

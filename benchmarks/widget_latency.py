@@ -1,0 +1,55 @@
+"""How long one slider move takes, for the sliders of chapters 02, 03, 04a, 04c and 05a.
+
+The course promises that an analytic slider update stays under 100 ms. This measures the
+function each slider calls (and, where a widget exposes ``update()``, the whole redraw
+including the PNG render), best of ``--repeats`` runs, on this machine. Chapter 01's
+n-gram explorer has its own benchmark, benchmarks/ngram_speed.py.
+
+    python benchmarks/widget_latency.py [--repeats 5]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from course_lib import attention_lab, cost, scaling_explorer, transformer  # noqa: E402
+
+
+def best_ms(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * min(times)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    explorer = scaling_explorer.explorer_widget(plot=True)
+    power = scaling_explorer.power_law_widget(plot=True)
+    cases = {
+        "02 d_k slider: softmax_saturation": lambda: attention_lab.softmax_saturation(256, scaled=False),
+        "02 d_k slider: plot_saturation (figure)": lambda: attention_lab.plot_saturation(256),
+        "03 size sliders: param_share_report": lambda: transformer.param_share_report(24, 1024),
+        "04c cost sliders: training_cost": lambda: cost.training_cost(7e10, 1.4e12),
+        "05a explorer: explorer_state": lambda: scaling_explorer.explorer_state(1e9, 2e10, 1e21),
+        "05a explorer: full redraw (update)": explorer.update,
+        "05a power-law sliders: full redraw": power.update,
+    }
+    print(f"{'slider':45s} {'best ms':>8s}  (of {args.repeats}; target < 100 ms)")
+    for name, fn in cases.items():
+        fn()  # warm-up
+        ms = best_ms(fn, args.repeats)
+        print(f"{name:45s} {ms:8.1f}  {'ok' if ms < 100 else 'SLOW'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
