@@ -255,7 +255,10 @@ def train(
     tokens_per_step = batch_size * context_length
     running, n_running = 0.0, 0
     start = time.perf_counter()
-    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False)
+    # At most ~25 redraws per bar, whatever the machine's speed: a notebook widget bar sends comm
+    # messages on every redraw, and thousands of them can overflow the kernel's output queue.
+    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False, miniters=max(1, steps // 25),
+               mininterval=0.5)
     step = 0
     try:
         for step in range(steps):
@@ -280,7 +283,8 @@ def train(
                 _record(history, model, step + 1, tokens_per_step, running / n_running, val_data, batch_size,
                         context_length, eval_batches, device, opt.param_groups[0]["lr"], start)
                 running, n_running = 0.0, 0
-                bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", val=f"{history.val_loss[-1]:.3f}")
+                bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", val=f"{history.val_loss[-1]:.3f}",
+                                refresh=False)
                 if checkpoint_dir is not None:
                     save_checkpoint(model, checkpoint_dir, history)
     except KeyboardInterrupt:
