@@ -1,0 +1,360 @@
+"""Hidden tests for the chapter 05 exercises (``solutions/05_scaling_laws_exercises.ipynb``).
+
+They decide the grade; the learner's notebook never contains them. Each test calls the
+learner's function on several inputs, other than those of the notebook's check cells,
+including edge cases, and compares with the course's own implementation
+(``course_lib.scaling``, ``course_lib.synthetic``):
+
+| task | points | cases | reference |
+|---|---:|---|---|
+| ``fit_power_law`` | 2 | an exact law over three decades (R^2 = 1); noisy and shuffled points; two points; a positive exponent; Python lists; x over nine decades; a law with a floor (R^2 < 1); ``ValueError`` for a zero or negative value, for lengths that differ and for one point; must not call ``course_lib.scaling.fit_power_law`` | ``course_lib.scaling.fit_power_law`` (``exponent``, ``coefficient``, ``r2``) |
+| ``compute_optimal`` | 3 | Hoffmann et al.'s and Besiroglu et al.'s constants at budgets from 1e15 to 1e25 FLOPs; alpha = beta with A = B (N = D); alpha much larger than beta; ``6 N D = C``; ``ValueError`` for a budget of 0 or below; must not call ``ChinchillaLaw.compute_optimal`` | ``ChinchillaLaw.compute_optimal`` |
+| ``isoflop_minimum`` | 2 | five points of an IsoFLOP curve of Hoffmann et al.'s law; an exact parabola in ln N (unsorted); three points; a minimum outside the measured range (an extrapolation); noisy measured losses; ``ValueError`` for points that open downwards and for fewer than three different N; must not call ``fit_isoflop_minimum`` | ``course_lib.scaling.fit_isoflop_minimum`` (``N_opt``, ``loss_min``) |
+| ``huber_objective`` | 2 | the true parameters (0); residuals all above delta, all below it, and on both sides; ``delta`` = 0.1; a log-coefficient of 750, where a naive ``exp`` overflows; one run; must not call ``fit_chinchilla`` | the sum of Huber losses, written out here with ``numpy.logaddexp`` |
+| ``fit_chinchilla`` | 3 | 30 noise-free runs of a known law (the law must come back); 30 runs with 1% noise; 24 runs, one of them 30% too high (an outlier); four given starting points each, two of which leave L-BFGS stuck far from the minimum; the learner's ``huber_objective`` is replaced by the reference | the known law; ``course_lib.scaling.fit_chinchilla`` from the same starting points, compared on the objective |
+| ``random_walk_entropy`` | 2 | a cycle (ln 2); a star; a complete graph (ln 5); a path (degree-1 ends); a random graph of 40 nodes given as an (E, 2) array; edges in any order and orientation; ``ValueError`` for a node without neighbours; must not call ``course_lib.synthetic.entropy_rate`` | ``course_lib.synthetic.entropy_rate`` |
+
+Tolerances:
+
+- power-law fit: exponent and coefficient rtol 1e-7 (atol 1e-12), R^2 atol 1e-9;
+- compute-optimal N and D: rtol 1e-9;
+- IsoFLOP minimum: N_opt rtol 1e-6, loss_min atol 1e-9 + rtol 1e-9;
+- Huber objective: rtol 1e-9, atol 1e-18;
+- Chinchilla fit: on noise-free runs, alpha and beta within 0.005, E within 1%, A and B within 10%, and
+  every run's predicted loss within 0.1%; on noisy runs and with the outlier, the learner's
+  parameters must reach the reference fit's Huber objective to within 1% (the objective is
+  flat near its minimum, so different optimisers stop at slightly different parameters), and
+  alpha and beta within 0.05 of the reference's;
+- entropy: rtol 1e-12.
+
+``fit_chinchilla`` builds on ``huber_objective``: it is tested with the reference objective
+substituted (``testkit.substitute``), so a mistake in the objective is not counted twice.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+
+import numpy as np
+
+from course_lib import scaling as ref_scaling
+from course_lib import synthetic as ref_synthetic
+from course_lib.scaling import BESIROGLU_2024, HOFFMANN_2022, ChinchillaLaw
+from course_lib.testkit import Task, TaskFailed, call, expect_raises, learner_function, substitute
+
+EXERCISE_SET = "05_scaling_laws"
+
+
+def _own(ns: dict, name: str, reference=None):
+    """The learner's function ``name``; fails if it *is* the course's reference, imported."""
+    fn = learner_function(ns, name)
+    if reference is not None and fn is reference:
+        raise TaskFailed(f"{name} is the course's own {reference.__module__}.{reference.__name__}, imported; "
+                         "write the function yourself")
+    return fn
+
+
+def _number(got, what: str) -> float:
+    """``got`` as a float; it must be a real number (Python, numpy scalar or 0-d array)."""
+    if isinstance(got, np.ndarray) and got.ndim == 0:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, numbers.Real):
+        extra = " (did the function forget to `return`?)" if got is None else ""
+        raise TaskFailed(f"{what}: expected a number, got {type(got).__name__}{extra}")
+    value = float(got)
+    if not math.isfinite(value):
+        raise TaskFailed(f"{what}: expected a finite number, got {value} (an overflow, or a division by zero?)")
+    return value
+
+
+def _close(got: float, expected: float, what: str, rel: float, abs_: float = 0.0) -> None:
+    if not math.isclose(got, expected, rel_tol=rel, abs_tol=abs_):
+        tol = f"rtol={rel:g}" + (f", atol={abs_:g}" if abs_ else "")
+        raise TaskFailed(f"{what}: expected {expected:.10g}, got {got:.10g} (tolerance {tol})")
+
+
+def _tuple(got, names: tuple[str, ...], what: str) -> list[float]:
+    if not isinstance(got, (tuple, list)) or len(got) != len(names):
+        kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
+        raise TaskFailed(f"{what}: expected a tuple ({', '.join(names)}), got {kind}")
+    return [_number(v, f"{what}: {name}") for v, name in zip(got, names)]
+
+
+# ----------------------------------------------------------------------------- power-law fit
+
+
+def test_fit_power_law(ns: dict) -> None:
+    fit = _own(ns, "fit_power_law", ref_scaling.fit_power_law)
+    rng = np.random.default_rng(5)
+    x_noisy = np.geomspace(1e5, 1e8, 9)
+    y_noisy = 5.0 * x_noisy**-0.3 * np.exp(0.02 * rng.standard_normal(9))
+    order = rng.permutation(9)
+    x_floor = np.geomspace(1e6, 1e9, 13)
+    cases = [
+        ("an exact law 12 x^-0.076, x from 1e6 to 1e9", np.geomspace(1e6, 1e9, 7),
+         12.0 * np.geomspace(1e6, 1e9, 7)**-0.076),
+        ("noisy points in shuffled order", x_noisy[order], y_noisy[order]),
+        ("two points", np.array([2e6, 3e7]), np.array([3.1, 2.4])),
+        ("a positive exponent, y = x^0.5", np.array([1.0, 4.0, 100.0, 1e4]), np.array([1.0, 2.0, 10.0, 100.0])),
+        ("Python lists", [1e3, 1e4, 1e5, 1e6], [4.0, 3.1, 2.6, 2.2]),
+        ("x over nine decades", np.geomspace(1e3, 1e12, 10), 40.0 * np.geomspace(1e3, 1e12, 10)**-0.05),
+        ("a law with a floor, 1.7 + 100 x^-0.3 (not a power law)", x_floor, 1.7 + 100.0 * x_floor**-0.3),
+    ]
+    forbid = [(ref_scaling, "fit_power_law", "course_lib.scaling.fit_power_law")]
+    for label, x, y in cases:
+        what = f"fit_power_law on {label}"
+        got = _tuple(call(fit, x, y, forbid=forbid, forbid_reason="write the fit yourself"),
+                     ("exponent", "coefficient", "r2"), what)
+        expected = ref_scaling.fit_power_law(x, y)
+        _close(got[0], expected.exponent, f"{what}: exponent", 1e-7, 1e-12)
+        _close(got[1], expected.coefficient, f"{what}: coefficient", 1e-7, 1e-12)
+        _close(got[2], expected.r2, f"{what}: R^2 (of ln y on ln x)", 0.0, 1e-9)
+    bad = [
+        ("a loss of 0", ([1e6, 1e7, 1e8], [3.0, 0.0, 2.0])),
+        ("a negative x", ([-1e6, 1e7, 1e8], [3.0, 2.5, 2.0])),
+        ("x and y of different lengths", ([1e6, 1e7, 1e8], [3.0, 2.5])),
+        ("one point", ([1e6], [3.0])),
+    ]
+    for label, args in bad:
+        expect_raises(ValueError, fit, *args, what=f"fit_power_law with {label}")
+
+
+# ----------------------------------------------------------------------------- compute-optimal N and D
+
+
+def test_compute_optimal(ns: dict) -> None:
+    optimal = _own(ns, "compute_optimal")
+    steep = ChinchillaLaw(E=2.0, A=50.0, B=3000.0, alpha=0.7, beta=0.2)
+    symmetric = ChinchillaLaw(E=1.5, A=300.0, B=300.0, alpha=0.3, beta=0.3)
+    cases = [
+        ("Hoffmann et al.'s constants", HOFFMANN_2022, 5.76e23),
+        ("Hoffmann et al.'s constants", HOFFMANN_2022, 1e18),
+        ("Besiroglu et al.'s constants", BESIROGLU_2024, 1e21),
+        ("Besiroglu et al.'s constants", BESIROGLU_2024, 1e25),
+        ("alpha = beta and A = B (N = D)", symmetric, 6e20),
+        ("alpha = 0.7 much larger than beta = 0.2", steep, 1e15),
+    ]
+    forbid = [(ChinchillaLaw, name, f"ChinchillaLaw.{name}")
+              for name in ("compute_optimal", "tokens_per_parameter", "optimal_loss")]
+    for label, law, C in cases:
+        what = (f"compute_optimal(C={C:g}) with {label} (A={law.A:g}, B={law.B:g}, alpha={law.alpha:g}, "
+                f"beta={law.beta:g})")
+        got = call(optimal, C, law.A, law.B, law.alpha, law.beta, forbid=forbid,
+                   forbid_reason="derive the closed form yourself")
+        n, d = _tuple(got, ("N_opt", "D_opt"), what)
+        n_ref, d_ref = law.compute_optimal(C)
+        _close(n, n_ref, f"{what}: N_opt (parameters)", 1e-9)
+        _close(d, d_ref, f"{what}: D_opt (tokens)", 1e-9)
+        _close(6 * n * d, C, f"{what}: 6 N_opt D_opt must equal the budget C", 1e-9)
+    for C in (0.0, -1e20):
+        expect_raises(ValueError, optimal, C, 400.0, 400.0, 0.3, 0.3,
+                      what=f"compute_optimal(C={C:g}, ...): a budget must be positive")
+
+
+# ----------------------------------------------------------------------------- IsoFLOP minimum
+
+
+def test_isoflop_minimum(ns: dict) -> None:
+    minimum = _own(ns, "isoflop_minimum", ref_scaling.fit_isoflop_minimum)
+    n_opt_h, _ = HOFFMANN_2022.compute_optimal(1e21)
+    n_curve = n_opt_h * np.array([0.25, 0.5, 1.0, 2.0, 4.0])
+    _, l_curve = ref_scaling.isoflop_curve(HOFFMANN_2022, 1e21, n_curve)
+    n_par = np.array([8e6, 1e6, 3e7, 2e5])
+    l_par = 0.05 * (np.log(n_par) - math.log(3e6)) ** 2 + 2.1
+    n_side = np.array([1e6, 2e6, 4e6, 8e6])  # all left of the bottom at 3e7
+    l_side = 0.04 * (np.log(n_side) - math.log(3e7)) ** 2 + 1.9
+    cases = [
+        ("five points of an IsoFLOP curve of Hoffmann et al.'s law at C=1e21", n_curve, l_curve),
+        ("an exact parabola in ln N with its bottom at 3e6, unsorted", n_par, l_par),
+        ("three points", np.array([1e5, 1e6, 1e7]), np.array([2.9, 2.5, 2.8])),
+        ("points left of the bottom only (the minimum is an extrapolation)", n_side, l_side),
+        ("noisy measured losses (chapter 05c)", np.array([1.4e3, 3.1e3, 5.5e3, 1.2e4, 2.1e4]),
+         np.array([2.412, 2.301, 2.286, 2.323, 2.405])),
+    ]
+    forbid = [(ref_scaling, "fit_isoflop_minimum", "course_lib.scaling.fit_isoflop_minimum")]
+    for label, n, l in cases:
+        what = f"isoflop_minimum on {label}"
+        got = _tuple(call(minimum, n, l, forbid=forbid, forbid_reason="write the parabola fit yourself"),
+                     ("N_opt", "loss_min"), what)
+        expected = ref_scaling.fit_isoflop_minimum(n, l)
+        _close(got[0], expected.N_opt, f"{what}: N_opt (parameters)", 1e-6)
+        _close(got[1], expected.loss_min, f"{what}: loss_min (nats per token)", 1e-9, 1e-9)
+    expect_raises(ValueError, minimum, np.array([1e5, 1e6, 1e7]), np.array([2.5, 2.9, 2.6]),
+                  what="isoflop_minimum on points that open downwards (no minimum)")
+    expect_raises(ValueError, minimum, np.array([1e6, 1e6, 2e6]), np.array([2.5, 2.6, 2.4]),
+                  what="isoflop_minimum with only two different N")
+
+
+# ----------------------------------------------------------------------------- Huber objective
+
+
+def ref_huber_objective(theta, lnN, lnD, lnL, delta: float = 1e-3) -> float:
+    """Sum over runs of Huber_delta(logsumexp(a - alpha lnN, b - beta lnD, e) - lnL)."""
+    a, b, e, alpha, beta = (float(t) for t in theta)
+    lnN, lnD, lnL = (np.asarray(v, dtype=float) for v in (lnN, lnD, lnL))
+    pred = np.logaddexp(np.logaddexp(a - alpha * lnN, b - beta * lnD), e)  # (n,) log L_pred, stable
+    r = np.abs(pred - lnL)
+    return float(np.sum(np.where(r <= delta, 0.5 * r * r, delta * (r - 0.5 * delta))))
+
+
+def _runs(law: ChinchillaLaw, n_sizes: int = 6, n_data: int = 5, noise: float = 0.0, seed: int = 0,
+          n_range=(1e6, 1e9), d_range=(1e8, 1e11)):
+    N, D = (a.ravel() for a in np.meshgrid(np.geomspace(*n_range, n_sizes), np.geomspace(*d_range, n_data)))
+    L = law.loss(N, D)
+    if noise:
+        L = L * np.exp(noise * np.random.default_rng(seed).standard_normal(L.shape))
+    return N, D, L
+
+
+def _theta(law: ChinchillaLaw) -> np.ndarray:
+    return np.array([math.log(law.A), math.log(law.B), math.log(law.E), law.alpha, law.beta])
+
+
+def test_huber_objective(ns: dict) -> None:
+    objective = _own(ns, "huber_objective")
+    law = ChinchillaLaw(E=1.8, A=400.0, B=1200.0, alpha=0.34, beta=0.30)
+    N, D, L = _runs(law, 4, 3)
+    lnN, lnD, lnL = np.log(N), np.log(D), np.log(L)
+    truth = _theta(law)
+    small = truth + np.array([0.0, 0.0, 2e-4, 0.0, 0.0])  # every residual below delta = 1e-3
+    mixed = truth + np.array([0.02, 0.0, 0.0, 0.0, 0.0])  # some residuals below delta, some above
+    lnL_out = lnL.copy()
+    lnL_out[3] += math.log(1.3)  # one run 30% too high
+    cases = [
+        ("the true parameters (every residual 0)", truth, lnN, lnD, lnL, 1e-3),
+        ("a start far from the truth (every residual above delta)", np.array([5.0, 10.0, -1.0, 0.5, 1.0]),
+         lnN, lnD, lnL, 1e-3),
+        ("every residual below delta", small, lnN, lnD, lnL, 1e-3),
+        ("residuals on both sides of delta", mixed, lnN, lnD, lnL, 1e-3),
+        ("delta = 0.1", mixed, lnN, lnD, lnL, 0.1),
+        ("one run 30% too high", truth, lnN, lnD, lnL_out, 1e-3),
+        ("a = 750, where exp(a - alpha ln N) overflows", np.array([750.0, 7.0, 0.5, 0.3, 0.3]), lnN, lnD, lnL, 1e-3),
+        ("one run", np.array([6.0, 7.0, 0.6, 0.35, 0.32]), lnN[:1], lnD[:1], lnL[:1], 1e-3),
+    ]
+    forbid = [(ref_scaling, "fit_chinchilla", "course_lib.scaling.fit_chinchilla"),
+              (ref_scaling, "_huber_objective", "course_lib.scaling._huber_objective")]
+    for label, theta, n, d, l, delta in cases:
+        what = f"huber_objective with {label}"
+        got = _number(call(objective, theta, n, d, l, delta, forbid=forbid,
+                           forbid_reason="write the objective yourself"), what)
+        expected = ref_huber_objective(theta, n, d, l, delta)
+        if not math.isclose(got, expected, rel_tol=1e-9, abs_tol=1e-18):
+            hint = ""
+            if expected > 0 and math.isclose(got, expected * len(n) ** -1, rel_tol=1e-6) and len(n) > 1:
+                hint = " (the mean, not the sum?)"
+            raise TaskFailed(f"{what}: expected {expected:.10g}, got {got:.10g} (tolerance rtol=1e-09){hint}")
+
+
+# ----------------------------------------------------------------------------- Chinchilla fit
+
+# Four starting points (a, b, e, alpha, beta); from the first two, points of Hoffmann et al.'s grid,
+# L-BFGS gets stuck far from the minimum, so only a fit that tries every start and keeps the best passes.
+_STARTS = np.array([[0.0, 0.0, 1.0, 2.0, 2.0], [0.0, 10.0, -1.0, 0.0, 1.0], [6.0, 7.0, 0.5, 0.4, 0.4],
+                    [3.0, 5.0, 0.0, 0.2, 0.3]])
+
+
+def test_fit_chinchilla(ns: dict) -> None:
+    fit = _own(ns, "fit_chinchilla", ref_scaling.fit_chinchilla)
+    names = ("E", "A", "B", "alpha", "beta")
+    law = ChinchillaLaw(E=1.9, A=500.0, B=900.0, alpha=0.36, beta=0.29)
+    N, D, L = _runs(law, 6, 5)
+    noisy = _runs(BESIROGLU_2024, 6, 5, noise=0.01, seed=3, n_range=(1e7, 1e10), d_range=(1e9, 1e12))
+    N_out, D_out, L_out = _runs(law, 6, 4, n_range=(3e6, 3e9), d_range=(3e8, 3e11))
+    L_out = L_out.copy()
+    L_out[5] *= 1.3  # one run 30% too high: the Huber loss should shrug it off
+    forbid = [(ref_scaling, "fit_chinchilla", "course_lib.scaling.fit_chinchilla")]
+    # one BLAS thread: L-BFGS on 5 parameters only loses time to BLAS threads on a busy machine
+    one_thread = getattr(ref_scaling, "_OneBlasThread", contextlib.nullcontext)
+    with substitute(ns, huber_objective=ref_huber_objective), one_thread():
+        what = "fit_chinchilla on 30 noise-free runs of E=1.9, A=500, B=900, alpha=0.36, beta=0.29"
+        got = _tuple(call(fit, N, D, L, _STARTS, forbid=forbid, forbid_reason="write the fit yourself"), names, what)
+        E, A, B, alpha, beta = got
+        for name, value, true, tol in (("alpha", alpha, law.alpha, 0.005), ("beta", beta, law.beta, 0.005)):
+            if abs(value - true) > tol:
+                raise TaskFailed(f"{what}: {name} expected {true} (within {tol}), got {value:.5g}")
+        for name, value, true, rel in (("E", E, law.E, 0.01), ("A", A, law.A, 0.1), ("B", B, law.B, 0.1)):
+            if not abs(value - true) <= rel * true:
+                raise TaskFailed(f"{what}: {name} expected {true} (within {rel:.0%}), got {value:.5g}")
+        if min(E, A, B) <= 0:
+            raise TaskFailed(f"{what}: E, A and B must be positive, got {E:.4g}, {A:.4g}, {B:.4g}")
+        pred = E + A / N**alpha + B / D**beta
+        worst = float(np.max(np.abs(pred / L - 1)))
+        if worst > 1e-3:
+            raise TaskFailed(f"{what}: the fitted law misses a run by {worst:.3%} (tolerance 0.1%)")
+
+        for label, (n, d, l) in (("30 runs of Besiroglu et al.'s law with 1% noise", noisy),
+                                 ("24 runs with one 30% too high", (N_out, D_out, L_out))):
+            what = f"fit_chinchilla on {label}"
+            got = _tuple(call(fit, n, d, l, _STARTS, forbid=forbid, forbid_reason="write the fit yourself"),
+                         names, what)
+            if min(got[:3]) <= 0:
+                raise TaskFailed(f"{what}: E, A and B must be positive, got {got[0]:.4g}, {got[1]:.4g}, {got[2]:.4g}")
+            reference = ref_scaling.fit_chinchilla(n, d, l, grid=_STARTS, n_starts=None)
+            lnN, lnD, lnL = np.log(n), np.log(d), np.log(l)
+            mine = ref_huber_objective([math.log(got[1]), math.log(got[2]), math.log(got[0]), got[3], got[4]],
+                                       lnN, lnD, lnL)
+            best = ref_huber_objective(_theta(reference), lnN, lnD, lnL)
+            if mine > best * 1.01 + 1e-12:
+                raise TaskFailed(f"{what}: the fit stopped short of the minimum: Huber objective {mine:.6g}, the "
+                                 f"reference reaches {best:.6g} from the same starts (tolerance 1%); did L-BFGS "
+                                 "stop early? (scale the objective by 1 / delta**2)")
+            for name, value, ref in (("alpha", got[3], reference.alpha), ("beta", got[4], reference.beta)):
+                if abs(value - ref) > 0.05:
+                    raise TaskFailed(f"{what}: {name} expected about {ref:.4f} (within 0.05), got {value:.4f}")
+
+
+# ----------------------------------------------------------------------------- random-walk entropy
+
+
+def _graph(edges, n_nodes: int) -> ref_synthetic.Graph:
+    adj = np.zeros((n_nodes, n_nodes), dtype=bool)
+    for u, v in np.asarray(edges, dtype=np.int64).reshape(-1, 2):
+        adj[u, v] = adj[v, u] = True
+    rows, cols = np.nonzero(adj)
+    offsets = np.zeros(n_nodes + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_nodes), out=offsets[1:])
+    return ref_synthetic.Graph(n_nodes, offsets, cols.astype(np.int64))
+
+
+def _edges_of(graph: ref_synthetic.Graph) -> np.ndarray:
+    src = np.repeat(np.arange(graph.n_nodes), graph.degrees)
+    keep = src < graph.neighbors
+    return np.stack([src[keep], graph.neighbors[keep]], axis=1)  # (E, 2)
+
+
+def test_random_walk_entropy(ns: dict) -> None:
+    entropy = _own(ns, "random_walk_entropy", ref_synthetic.entropy_rate)
+    rng = np.random.default_rng(7)
+    random40 = _edges_of(ref_synthetic.random_graph(40, 5.0, seed=3))
+    shuffled = [(int(v), int(u)) if rng.random() < 0.5 else (int(u), int(v)) for u, v in rng.permutation(random40)]
+    cases = [
+        ("a cycle of 5 nodes", [(0, 1), (1, 2), (2, 3), (3, 4), (4, 0)], 5),
+        ("a star: node 0 joined to 4 leaves", [(0, 1), (0, 2), (0, 3), (0, 4)], 5),
+        ("the complete graph on 6 nodes", [(u, v) for u in range(6) for v in range(u + 1, 6)], 6),
+        ("a path 0-1-2-3 (its ends have degree 1)", [(0, 1), (1, 2), (2, 3)], 4),
+        ("a random graph of 40 nodes, as an (E, 2) array", random40, 40),
+        ("the same graph, edges shuffled and reversed at random", shuffled, 40),
+    ]
+    forbid = [(ref_synthetic, "entropy_rate", "course_lib.synthetic.entropy_rate")]
+    for label, edges, n in cases:
+        what = f"random_walk_entropy on {label}"
+        got = _number(call(entropy, edges, n, forbid=forbid, forbid_reason="write the entropy yourself"), what)
+        _close(got, ref_synthetic.entropy_rate(_graph(edges, n)), f"{what} (nats per step)", 1e-12)
+    expect_raises(ValueError, entropy, [(0, 1), (1, 2), (2, 0)], 4,
+                  what="random_walk_entropy on a triangle plus a node 3 without neighbours")
+
+
+TASKS = [
+    Task("fit_power_law", 2, test_fit_power_law, ("fit_power_law",),
+         "least squares of ln y on ln x; exponent, coefficient, R^2"),
+    Task("compute_optimal", 3, test_compute_optimal, ("compute_optimal",),
+         "N_opt and D_opt of a Chinchilla law under C = 6 N D, in closed form"),
+    Task("isoflop_minimum", 2, test_isoflop_minimum, ("isoflop_minimum",), "the bottom of a parabola in ln N"),
+    Task("huber_objective", 2, test_huber_objective, ("huber_objective",),
+         "Hoffmann et al.'s Huber loss on log-loss, with a stable logsumexp"),
+    Task("fit_chinchilla", 3, test_fit_chinchilla, ("fit_chinchilla",),
+         "L-BFGS from several starts; the known law comes back"),
+    Task("random_walk_entropy", 2, test_random_walk_entropy, ("random_walk_entropy",),
+         "sum_v deg(v) ln deg(v) / 2|E|"),
+]
