@@ -699,7 +699,7 @@ class SweepConfig:
         device: "cpu", "cuda", "mps" (resolved from "auto" before the sweep starts).
     """
 
-    widths: tuple[int, ...] = (16, 24, 32, 48, 64)
+    widths: tuple[int, ...] = (24, 32, 40, 48, 64)
     n_layer: int = 1
     head_dim: int = 16
     context_length: int = 32
@@ -1057,7 +1057,7 @@ def _parser() -> argparse.ArgumentParser:
                                    "saved after each one; rerun the same command to resume.")
     s.add_argument("--preset", default="default", help=f"one of {sorted(PRESETS)} (default: default)")
     s.add_argument("--out", default=None, help="JSON file to write (default: results_scaling_<preset>.json)")
-    s.add_argument("--widths", type=_int_list, default=None, help="comma-separated d_model values, e.g. 16,24,32,48,64")
+    s.add_argument("--widths", type=_int_list, default=None, help="comma-separated d_model values, e.g. 24,32,40,48,64")
     s.add_argument("--tokens", type=int, default=None, help="training tokens (characters) per model")
     s.add_argument("--n-layer", type=int, default=None, help="depth of every model")
     s.add_argument("--lr", type=float, default=None, help="peak learning rate at --lr-base-width")
