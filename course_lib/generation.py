@@ -33,19 +33,31 @@ GPT can generate past it. The logits then differ from the cached ones by roundin
 
 ``next_token_distribution`` is the logic behind chapter 06's temperature / top-k / top-p
 sliders: one call maps logits to the distribution that would be sampled from.
+
+Which model to decode from: ``course_model_path()`` is the folder of the course model that
+ships with the course (``models/course_gpt``, built by ``course_lib.course_model``), and
+``model_source(use_gpt2)`` returns that folder, or ``"gpt2"`` when the learner asked for
+the real GPT-2 and it can be loaded (cached, or the Hub is reachable).
 """
 from __future__ import annotations
 
 import contextlib
 import math
 import numbers
+import pathlib
+import socket
 import sys
+import warnings
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 __all__ = [
+    "REBUILD_COMMAND",
+    "course_model_path",
+    "gpt2_available",
+    "model_source",
     "model_logits",
     "next_token_logits",
     "context_length_of",
@@ -58,6 +70,73 @@ __all__ = [
     "beam_search",
     "Beam",
 ]
+
+
+# ----------------------------------------------------------------------------- which model
+
+REBUILD_COMMAND = "python -m course_lib.course_model build --out models/course_gpt"
+_REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+_GPT2_FILES = ("config.json", "model.safetensors", "tokenizer.json")
+
+
+def course_model_path(root: str | pathlib.Path | None = None) -> pathlib.Path:
+    """The folder of the course model, ``<repository>/models/course_gpt``, checked to exist.
+
+    ``root`` is the repository root (default: the one this package lives in). Raises a
+    FileNotFoundError that gives the command to rebuild the model when it is missing.
+    """
+    root = _REPO_ROOT if root is None else pathlib.Path(root)
+    folder = root / "models" / "course_gpt"
+    missing = [name for name in ("config.json", "model.safetensors", "tokenizer.json") if not (folder / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"the course model is missing from {folder} (no {', '.join(missing)}). Rebuild it from the repository "
+            f"root ({root}) with:\n    {REBUILD_COMMAND}\n(about 10-15 minutes on a 2-core CPU; "
+            "add --overwrite if the folder holds an incomplete model)."
+        )
+    return folder
+
+
+def gpt2_available(timeout_s: float = 2.0) -> tuple[bool, str]:
+    """Whether the real ``gpt2`` can be loaded now, and why: ``(ok, reason)``.
+
+    True when its files are in the Hugging Face cache (works offline), or when the
+    Hugging Face libraries are allowed online (``HF_HUB_OFFLINE=0`` set before Python
+    started) and huggingface.co answers within ``timeout_s`` seconds. Never downloads and
+    never waits longer than ``timeout_s``.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = [name for name in _GPT2_FILES if isinstance(try_to_load_from_cache("gpt2", name), str)]
+    if len(cached) == len(_GPT2_FILES):
+        return True, "gpt2 is in the Hugging Face cache"
+    if constants.HF_HUB_OFFLINE:
+        return False, ("gpt2 is not in the Hugging Face cache and the Hugging Face libraries are offline "
+                       "(HF_HUB_OFFLINE=1, the course's default); start Jupyter with HF_HUB_OFFLINE=0 "
+                       "to download it")
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout_s):
+            pass
+    except OSError:
+        return False, f"gpt2 is not in the Hugging Face cache and huggingface.co did not answer within {timeout_s:g} s"
+    return True, "huggingface.co is reachable: gpt2 will be downloaded (about 550 MB) on first use"
+
+
+def model_source(use_gpt2: bool = False) -> str:
+    """What to pass to ``from_pretrained`` / ``pipeline(model=...)``: the course model or ``"gpt2"``.
+
+    ``use_gpt2=False`` (the default) gives the course model's folder, as a string.
+    ``use_gpt2=True`` gives ``"gpt2"`` if ``gpt2_available()``; otherwise it warns, saying
+    why, and gives the course model's folder, so the same cells run either way.
+    """
+    if not isinstance(use_gpt2, bool):
+        raise ValueError(f"use_gpt2 must be True or False, got {use_gpt2!r}.")
+    if use_gpt2:
+        ok, reason = gpt2_available()
+        if ok:
+            return "gpt2"
+        warnings.warn(f"using the course model instead of gpt2: {reason}.", stacklevel=2)
+    return str(course_model_path())
 
 
 # ----------------------------------------------------------------------------- models

@@ -1,0 +1,264 @@
+"""Chapter 06's decoding lab: temperature, top-k and top-p sliders on a real next-token distribution.
+
+The model runs once per prompt (``prompt_logits``); every slider move after that is
+arithmetic on one (V,) vector of logits (``next_token_view``, a few milliseconds), so the
+bar chart follows the sliders. A sampled continuation needs the model again, a forward
+pass per new token, so it is drawn when a slider is released.
+
+    logits = prompt_logits(model, tokenizer, "The quick brown fox")   # (V,), one forward pass
+    view = next_token_view(logits, tokenizer, temperature=0.8, top_k=50, top_p=0.9)
+    view.n_kept, view.entropy_bits, view.top[:3]                       # what the sliders show
+    plot_next_token(view)
+    decoding_lab(model, tokenizer)                                     # the sliders (ipywidgets)
+
+The arithmetic is ``course_lib.generation.next_token_distribution``, whose kept tokens are
+those of transformers' warpers; the slider conventions are ``generate``'s: top-k 0 and
+top-p 1.0 switch the filter off, temperature 0 is greedy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .generation import _check_temperature, next_token_distribution, next_token_logits, sample
+
+__all__ = ["token_label", "prompt_logits", "NextTokenView", "next_token_view", "plot_next_token",
+           "continuation", "decoding_lab"]
+
+_VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u2192"}  # open box, return arrow, right arrow
+
+
+def token_label(tokenizer, token_id: int) -> str:
+    """A token as readable text: spaces as ␣, newlines as ↵, tabs as →; special tokens as they are.
+
+    A token that is part of a multi-byte character (it decodes to U+FFFD) shows its bytes,
+    e.g. ``<0xE2>``.
+    """
+    text = tokenizer.decode([int(token_id)])
+    if text == "" or "\ufffd" in text:
+        raw = tokenizer.convert_ids_to_tokens(int(token_id)) or ""
+        byte_of = _byte_level_bytes()
+        if raw and all(ch in byte_of for ch in raw):
+            return "".join(f"<0x{byte_of[ch]:02X}>" for ch in raw)
+        return f"<{int(token_id)}>"
+    return "".join(_VISIBLE.get(ch, ch) for ch in text)
+
+
+def _byte_level_bytes() -> dict[str, int]:
+    """GPT-2's byte-level alphabet: the printable character that stands for each byte -> the byte.
+
+    Printable Latin-1 bytes stand for themselves; the other 68 bytes (controls, space,
+    ...) are shifted to code points 256 and up (Radford et al. 2019, ``bytes_to_unicode``).
+    """
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("\u00a1"), ord("\u00ac") + 1),
+            *range(ord("\u00ae"), ord("\u00ff") + 1)]
+    chars, shift = {}, 0
+    for b in range(256):
+        if b in keep:
+            chars[chr(b)] = b
+        else:
+            chars[chr(256 + shift)] = b
+            shift += 1
+    return chars
+
+
+def _encode_prompt(tokenizer, prompt: str) -> torch.Tensor:
+    if not isinstance(prompt, str) or not prompt:
+        raise ValueError("prompt must be a non-empty string, e.g. 'The quick brown fox'.")
+    ids = tokenizer(prompt, return_tensors="pt")["input_ids"]  # (1, T)
+    if ids.shape[1] == 0:
+        raise ValueError(f"the prompt {prompt!r} encoded to no tokens; give some text.")
+    return ids
+
+
+def prompt_logits(model, tokenizer, prompt: str) -> torch.Tensor:
+    """The model's next-token logits after ``prompt``: (V,) float32 (one forward pass)."""
+    ids = _encode_prompt(tokenizer, prompt)
+    was_training = getattr(model, "training", False)
+    model.eval()
+    try:
+        return next_token_logits(model, ids)[0]  # (V,)
+    finally:
+        model.train(was_training)
+
+
+def _slider_filters(top_k, top_p) -> tuple[int | None, float | None]:
+    """Slider values -> filter_logits arguments: top_k 0 and top_p 1.0 mean no filter."""
+    if top_k is not None and not isinstance(top_k, bool) and isinstance(top_k, int) and top_k == 0:
+        top_k = None
+    if top_p is not None and not isinstance(top_p, bool) and isinstance(top_p, (int, float)) and top_p == 1.0:
+        top_p = None
+    return top_k, top_p
+
+
+@dataclass(frozen=True)
+class NextTokenView:
+    """What the sliders show for one setting.
+
+    Attributes:
+        temperature, top_k, top_p: the setting (top_k None / top_p None: filter off).
+        probs: (V,) the distribution that would be sampled from (0 for removed tokens).
+        base_probs: (V,) the model's own distribution, softmax(logits), for comparison.
+        n_kept: how many tokens can still be drawn (probability > 0).
+        entropy_bits: entropy of ``probs`` in bits (0 = one certain token; log2 V = uniform).
+        top: the ``n_show`` most likely tokens of ``base_probs``, best first, as
+            (label, model probability, probability after the setting).
+    """
+
+    temperature: float
+    top_k: int | None
+    top_p: float | None
+    probs: torch.Tensor
+    base_probs: torch.Tensor
+    n_kept: int
+    entropy_bits: float
+    top: list
+
+    def summary(self) -> str:
+        """One line: the setting, how many tokens stay, the entropy and the best token."""
+        k = "off" if self.top_k is None else str(self.top_k)
+        p = "off" if self.top_p is None else f"{self.top_p:.2f}"
+        label, _, prob = self.top[0]
+        tokens = "token" if self.n_kept == 1 else "tokens"
+        return (f"temperature {self.temperature:.2f}, top-k {k}, top-p {p}: {self.n_kept:,} {tokens} can be drawn, "
+                f"entropy {self.entropy_bits:.2f} bits; most likely '{label}' at {prob:.1%}")
+
+
+def next_token_view(logits: torch.Tensor, tokenizer, temperature: float = 1.0, top_k: int | None = None,
+                    top_p: float | None = None, n_show: int = 12) -> NextTokenView:
+    """The distribution a sampler would draw from, for slider values: (V,) logits -> ``NextTokenView``.
+
+    ``top_k`` 0 or None and ``top_p`` 1.0 or None switch that filter off; temperature 0 is
+    greedy (all the probability on the best token). Arithmetic only: a few milliseconds.
+    """
+    if not isinstance(logits, torch.Tensor) or logits.dim() != 1:
+        raise ValueError("logits must be a (V,) tensor, e.g. prompt_logits(model, tokenizer, prompt).")
+    if isinstance(n_show, bool) or not isinstance(n_show, int) or n_show < 1:
+        raise ValueError(f"n_show must be an int >= 1, got {n_show!r}.")
+    temperature = _check_temperature(temperature)
+    top_k, top_p = _slider_filters(top_k, top_p)
+    probs = next_token_distribution(logits, temperature, top_k=top_k, top_p=top_p)  # (V,)
+    base = torch.softmax(logits.float(), dim=-1)  # (V,)
+    kept = probs > 0
+    order = torch.argsort(base, descending=True, stable=True)[:n_show]
+    top = [(token_label(tokenizer, int(i)), float(base[i]), float(probs[i])) for i in order]
+    return NextTokenView(temperature, top_k, top_p, probs, base, int(kept.sum()), _entropy_bits(probs), top)
+
+
+def plot_next_token(view: NextTokenView, ax=None, title: str | None = None):
+    """Horizontal bars: the model's probability (grey) and after the setting (colour), best token on top."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 0.28 * len(view.top) + 1.0))
+    labels = [label for label, _, _ in view.top]
+    y = list(range(len(view.top)))[::-1]
+    ax.barh(y, [b for _, b, _ in view.top], color="0.8", label="model (T = 1, no filter)")
+    ax.barh(y, [a for _, _, a in view.top], height=0.5, color="C0", label="after the setting")
+    ax.set_yticks(y, labels)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("probability of the next token")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title(title or view.summary().split(":")[0], fontsize=9)
+    return ax
+
+
+def continuation(model, tokenizer, prompt: str, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None, n_tokens: int = 20, seed: int = 0) -> str:
+    """``n_tokens`` new tokens sampled after ``prompt`` with ``course_lib.generation.sample`` (text only).
+
+    Same conventions as ``next_token_view``; the same seed gives the same text.
+    """
+    top_k, top_p = _slider_filters(top_k, top_p)
+    ids = _encode_prompt(tokenizer, prompt)
+    eos = getattr(tokenizer, "eos_token_id", None)
+    out = sample(model, ids, n_tokens, temperature=temperature, top_k=top_k, top_p=top_p, eos_token_id=eos,
+                 seed=seed)
+    return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
+
+
+def decoding_lab(model, tokenizer, prompt: str = "The quick brown fox", n_tokens: int = 20, plot: bool = True):
+    """Temperature, top-k, top-p and seed sliders and a prompt box, over ``next_token_view``.
+
+    Returns an ``ipywidgets.VBox`` with the widgets as attributes (``prompt_box``,
+    ``temperature``, ``top_k``, ``top_p``, ``seed``, ``text``, ``sample_text``, ``figure``) and
+    two callbacks: ``update()`` redraws the distribution and returns the ``NextTokenView``
+    (arithmetic plus a plot); ``resample()`` returns a new sampled continuation (a forward
+    pass per token). Sliders act when released. ``plot=False`` leaves the figure out (tests).
+    """
+    import ipywidgets as widgets
+
+    _encode_prompt(tokenizer, prompt)  # validates the starting prompt
+    style = dict(continuous_update=False, layout=widgets.Layout(width="330px"))
+    prompt_box = widgets.Text(value=prompt, description="prompt", continuous_update=False,
+                              layout=widgets.Layout(width="660px"))
+    temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature",
+                                      readout_format=".2f", **style)
+    top_k = widgets.IntSlider(value=0, min=0, max=200, description="top-k (0 off)", **style)
+    top_p = widgets.FloatSlider(value=1.0, min=0.05, max=1.0, step=0.01, description="top-p (1 off)",
+                                readout_format=".2f", **style)
+    seed = widgets.IntSlider(value=0, min=0, max=20, description="seed", **style)
+    text = widgets.HTML()
+    sample_text = widgets.HTML()
+    figure = widgets.Image(format="png")
+    cache = {}
+
+    def logits_now():
+        if cache.get("prompt") != prompt_box.value:
+            cache["prompt"], cache["logits"] = prompt_box.value, prompt_logits(model, tokenizer, prompt_box.value)
+        return cache["logits"]
+
+    def update(*_):
+        view = next_token_view(logits_now(), tokenizer, temperature.value, top_k.value, top_p.value)
+        text.value = "<pre>" + view.summary() + "</pre>"
+        if plot:
+            figure.value = _png(plot_next_token(view).figure)
+        return view
+
+    def resample(*_):
+        out = continuation(model, tokenizer, prompt_box.value, temperature.value, top_k.value, top_p.value,
+                           n_tokens, seed.value)
+        sample_text.value = "<pre>" + _html_escape(prompt_box.value) + "<b>" + _html_escape(out) + "</b></pre>"
+        return out
+
+    def both(*_):
+        view = update()
+        resample()
+        return view
+
+    for w in (prompt_box, temperature, top_k, top_p, seed):
+        w.observe(both, names="value")
+    both()
+    box = widgets.VBox([prompt_box, widgets.HBox([temperature, top_k]), widgets.HBox([top_p, seed]), text,
+                        sample_text, figure])
+    box.update, box.resample = update, resample
+    box.prompt_box, box.temperature, box.top_k, box.top_p, box.seed = prompt_box, temperature, top_k, top_p, seed
+    box.text, box.sample_text, box.figure = text, sample_text, figure
+    return box
+
+
+def _html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
+
+def _entropy_bits(probs: torch.Tensor) -> float:
+    """Entropy in bits of a probability vector; tokens with probability 0 add nothing."""
+    p = probs[probs > 0].double()
+    return max(float(-(p * p.log2()).sum()), 0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+def _png(fig, dpi: int = 72) -> bytes:
+    """The figure as PNG bytes (for an ``ipywidgets.Image``), then closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    try:
+        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()

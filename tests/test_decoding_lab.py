@@ -1,0 +1,149 @@
+"""course_lib.decoding_lab: the logic behind chapter 06's temperature / top-k / top-p sliders."""
+import math
+
+import pytest
+import torch
+from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
+
+from course_lib.decoding_lab import (
+    continuation,
+    decoding_lab,
+    next_token_view,
+    plot_next_token,
+    prompt_logits,
+    token_label,
+)
+from course_lib.generation import sample
+from course_lib.model import GPT, GPTConfig
+from course_lib.tokenizer import train_bpe
+
+TEXT = ("The quick brown fox jumps over the lazy dog. " * 20 + "def read(path):\n    return open(path).read()\n" * 10)
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return train_bpe(TEXT, vocab_size=300)
+
+
+@pytest.fixture(scope="module")
+def model(tok):
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(vocab_size=len(tok), context_length=32, n_layer=1, n_head=2, d_model=32))
+    with torch.no_grad():
+        for p in gpt.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.3)  # a peaked, uneven distribution, as a trained model gives
+    return gpt.eval()
+
+
+@pytest.fixture(scope="module")
+def logits(model, tok):
+    return prompt_logits(model, tok, "The quick brown")
+
+
+def test_prompt_logits_are_the_models_last_position(model, tok, logits):
+    ids = tok("The quick brown", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        expected = model(ids)[0][0, -1]
+    assert logits.shape == (len(tok),)
+    assert torch.allclose(logits, expected)
+
+
+def test_token_label_makes_whitespace_visible(tok):
+    space_the = tok.encode(" the")
+    assert len(space_the) == 1 and token_label(tok, space_the[0]) == "\u2423the"
+    newline = tok.encode("\n")
+    assert "\u21b5" in token_label(tok, newline[0])
+    assert token_label(tok, tok.eos_token_id) == "<|endoftext|>"
+
+
+def test_view_without_filters_is_the_model_distribution(tok, logits):
+    view = next_token_view(logits, tok)
+    assert torch.allclose(view.probs, torch.softmax(logits, -1), atol=1e-6)
+    assert view.n_kept == len(tok) and view.top_k is None and view.top_p is None
+    expected_h = -(view.probs * view.probs.log2()).sum().item()
+    assert math.isclose(view.entropy_bits, expected_h, rel_tol=1e-4)
+    probs = [p for _, p, _ in view.top]
+    assert probs == sorted(probs, reverse=True) and math.isclose(probs[0], view.base_probs.max().item())
+
+
+@pytest.mark.parametrize("top_k,top_p", [(1, None), (5, None), (0, 0.5), (None, 0.9), (20, 0.8), (50, 0.99)])
+def test_kept_tokens_are_transformers_warpers(tok, logits, top_k, top_p):
+    view = next_token_view(logits, tok, temperature=0.7, top_k=top_k, top_p=top_p)
+    ref = logits[None] / 0.7
+    if top_k:
+        ref = TopKLogitsWarper(top_k)(None, ref)
+    if top_p is not None:
+        ref = TopPLogitsWarper(top_p)(None, ref)
+    assert torch.equal(view.probs > 0, torch.isfinite(ref[0]))
+    assert math.isclose(view.probs.sum().item(), 1.0, rel_tol=1e-5)
+
+
+def test_slider_conventions(tok, logits):
+    """top-k 0 and top-p 1.0 are 'off' (as in generate); temperature 0 is greedy."""
+    off = next_token_view(logits, tok, 1.0, 0, 1.0)
+    assert off.top_k is None and off.top_p is None and off.n_kept == len(tok)
+    greedy = next_token_view(logits, tok, 0.0)
+    assert greedy.n_kept == 1 and greedy.entropy_bits == 0.0
+    assert int(greedy.probs.argmax()) == int(logits.argmax())
+
+
+def test_temperature_orders_the_entropy(tok, logits):
+    hs = [next_token_view(logits, tok, t).entropy_bits for t in (0.25, 0.5, 1.0, 1.5, 3.0)]
+    assert all(a < b for a, b in zip(hs, hs[1:])), hs
+    assert hs[-1] < math.log2(len(tok))
+
+
+def test_bad_input_says_what_to_do(tok, logits, model):
+    with pytest.raises(ValueError, match="temperature"):
+        next_token_view(logits, tok, temperature=-1)
+    with pytest.raises(ValueError, match="top_k"):
+        next_token_view(logits, tok, top_k=-3)
+    with pytest.raises(ValueError, match="top_p"):
+        next_token_view(logits, tok, top_p=1.5)
+    with pytest.raises(ValueError, match=r"\(V,\)"):
+        next_token_view(logits[None], tok)
+    with pytest.raises(ValueError, match="non-empty"):
+        prompt_logits(model, tok, "")
+
+
+def test_continuation_is_course_sample(model, tok):
+    text = continuation(model, tok, "The quick", 0.8, 10, 0.9, n_tokens=6, seed=3)
+    ids = tok("The quick", return_tensors="pt")["input_ids"]
+    ref = sample(model, ids, 6, temperature=0.8, top_k=10, top_p=0.9, eos_token_id=tok.eos_token_id, seed=3)
+    assert text == tok.decode(ref[0, ids.shape[1]:], skip_special_tokens=True)
+    assert continuation(model, tok, "The quick", 0.8, 10, 0.9, n_tokens=6, seed=3) == text, "same seed, same text"
+    greedy = continuation(model, tok, "The quick", 0.0, n_tokens=6)
+    assert greedy == continuation(model, tok, "The quick", 1.0, top_k=1, n_tokens=6, seed=5)
+
+
+def test_plot_shows_both_distributions(tok, logits):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    view = next_token_view(logits, tok, 1.0, top_k=3, n_show=8)
+    ax = plot_next_token(view)
+    assert len(ax.patches) == 16 and len(ax.get_yticklabels()) == 8
+    plt.close(ax.figure)
+
+
+def test_widget_updates_follow_the_sliders(model, tok):
+    box = decoding_lab(model, tok, "The quick brown", n_tokens=5, plot=False)
+    first = box.update()
+    assert first.n_kept == len(tok) and "entropy" in box.text.value
+    box.top_k.value = 3
+    assert box.update().n_kept == 3 and "top-k 3" in box.text.value
+    box.temperature.value = 0.0
+    assert box.update().n_kept == 1
+    assert box.resample() == continuation(model, tok, "The quick brown", 0.0, 3, 1.0, 5, box.seed.value)
+    box.prompt_box.value = "def read"
+    assert torch.equal(box.update().base_probs, torch.softmax(prompt_logits(model, tok, "def read"), -1))
+
+
+def test_partial_characters_show_their_bytes(tok):
+    """A byte-level token inside a multi-byte character cannot be decoded alone: show its bytes."""
+    ids = tok.encode("\u2192")  # the arrow is 3 UTF-8 bytes, E2 86 92, unseen in training: 3 byte tokens
+    assert [token_label(tok, i) for i in ids] == ["<0xE2>", "<0x86>", "<0x92>"]
+    assert token_label(tok, tok.encode("\u00e9")[0]) == "<0xC3>"
