@@ -12,6 +12,7 @@ The package reads in the order data flows through a language model:
     objectives   -> BERT-style masking and a small encoder; number words -> digits translation
     lstm         -> the seeds' LSTM as a real language model
     train        -> the training loop: AdamW, warmup + cosine, clipping, evaluation
+    course_model -> the model that ships with the course: build it, load it
     compute      -> FLOPs, measured throughput, MFU, memory
     cost         -> what a training run costs on GPUs
     scaling      -> scaling laws (Kaplan, Chinchilla), power-law and Chinchilla fits, the live sweep
@@ -20,12 +21,16 @@ The package reads in the order data flows through a language model:
     units        -> nats, bits, bits per byte, perplexity
     generation   -> decoding from logits: greedy, temperature, top-k, top-p, beam search
     metrics      -> perplexity (sliding window), cloze accuracy, BLEU, ROUGE
+    eval_tasks   -> small evaluation tasks from the corpora; zero-shot classification; intervals
+    llm_choice   -> memory, speed, cost and energy of running or training a model
+    bias         -> measuring bias in a corpus and in a model's probabilities
     device       -> picking CUDA, MPS or CPU
 
 On top, used by notebooks and never imported by the modules above:
 
     notebook, glossary, attention_lab   -> notebook set-up, the bilingual glossary, chapter 02's lab
     scaling_explorer                    -> chapter 05a: the compute-budget explorer and demos
+    decoding_lab                        -> chapter 06: the temperature / top-k / top-p sliders
     feedback, testkit, hidden_tests_NN  -> instant feedback in exercises, hidden tests
     exercises, grade                    -> python -m course_lib.exercises / course_lib.grade
     check_env                           -> python -m course_lib.check_env
