@@ -1,4 +1,4 @@
-"""How long one slider move takes, for the sliders of chapters 02, 03, 04a, 04c and 05a.
+"""How long one slider move takes, for the sliders of chapters 02, 03, 04c, 05a, 06 and 07c.
 
 The course promises that an analytic slider update stays under 100 ms. This measures the
 function each slider calls (and, where a widget exposes ``update()``, the whole redraw
@@ -16,7 +16,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from course_lib import attention_lab, cost, scaling_explorer, transformer  # noqa: E402
+import torch  # noqa: E402
+
+from course_lib import attention_lab, cost, decoding_lab, llm_choice, scaling_explorer, transformer  # noqa: E402
+from course_lib.generation import course_model_path  # noqa: E402
 
 
 def best_ms(fn, repeats: int) -> float:
@@ -34,6 +37,11 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     explorer = scaling_explorer.explorer_widget(plot=True)
     power = scaling_explorer.power_law_widget(plot=True)
+    choice = llm_choice.choice_widget()
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(course_model_path())  # the course model's BPE, 4,096 tokens
+    logits = torch.randn(len(tokenizer), generator=torch.Generator().manual_seed(0))
     cases = {
         "02 d_k slider: softmax_saturation": lambda: attention_lab.softmax_saturation(256, scaled=False),
         "02 d_k slider: plot_saturation (figure)": lambda: attention_lab.plot_saturation(256),
@@ -42,6 +50,8 @@ def main(argv=None) -> int:
         "05a explorer: explorer_state": lambda: scaling_explorer.explorer_state(1e9, 2e10, 1e21),
         "05a explorer: full redraw (update)": explorer.update,
         "05a power-law sliders: full redraw": power.update,
+        "06 decoding sliders: next_token_view": lambda: decoding_lab.next_token_view(logits, tokenizer, 0.8, 20, 0.9),
+        "07c LLM-choice sliders: full redraw": choice.update,
     }
     print(f"{'slider':45s} {'best ms':>8s}  (of {args.repeats}; target < 100 ms)")
     for name, fn in cases.items():
