@@ -190,7 +190,7 @@ def decoding_lab(model, tokenizer, prompt: str = "The quick brown fox", n_tokens
     import ipywidgets as widgets
 
     _encode_prompt(tokenizer, prompt)  # validates the starting prompt
-    style = dict(continuous_update=False, layout=widgets.Layout(width="330px"))
+    style = dict(continuous_update=False, layout=widgets.Layout(width="330px"), style={"description_width": "100px"})
     prompt_box = widgets.Text(value=prompt, description="prompt", continuous_update=False,
                               layout=widgets.Layout(width="660px"))
     temperature = widgets.FloatSlider(value=1.0, min=0.0, max=2.0, step=0.05, description="temperature",
