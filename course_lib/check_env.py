@@ -95,8 +95,8 @@ def _check_corpus() -> Check:
         from course_lib.text import python_docs
 
         corpus = python_docs()
-    except Exception as err:
-        return Check("offline corpus", "FAIL", f"{type(err).__name__}: {err}. Is Python's pydoc_data module installed?")
+    except Exception as err:  # SnapshotError already says which file is wrong and how to restore it
+        return Check("offline corpus", "FAIL", f"{type(err).__name__}: {err}")
     return Check("offline corpus", "OK", corpus.fingerprint())
 
 
