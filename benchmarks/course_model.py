@@ -13,7 +13,7 @@ tokens per second for four ways of generating the same tokens:
   ``GPT`` loaded with ``from_hf``: they recompute the prefix, as the course's code does.
 
 All four give the same tokens (checked). Last, the time of one slider move in chapter 06's
-decoding lab (``next_token_view``: arithmetic on one vector of logits; target < 100 ms).
+decoding lab (``next_token_state``: arithmetic on one vector of logits; target < 100 ms).
 Timings are best-of-``--repeats`` on this machine.
 """
 from __future__ import annotations
@@ -29,9 +29,9 @@ import torch
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from course_lib.course_model import folder_size, load  # noqa: E402
-from course_lib.decoding_lab import next_token_view, prompt_logits  # noqa: E402
-from course_lib.generation import course_model_path, greedy_decode  # noqa: E402
+from course_lib.course_model import course_model_path, folder_size, load  # noqa: E402
+from course_lib.generation import greedy_decode  # noqa: E402
+from course_lib.labs.ch06_decoding import next_token_state, prompt_logits  # noqa: E402
 from course_lib.model import from_hf  # noqa: E402
 
 PROMPT = "def read_config(path):\n    \"\"\"Read a configuration file and return a dict.\"\"\"\n"
@@ -101,8 +101,8 @@ def main(argv=None) -> int:
             print(f"  {name:34s} {n_new / seconds:8.0f} tokens/s ({n_new} tokens){same}")
 
     logits = prompt_logits(model, tok, "The quick brown fox")
-    seconds, _ = best_seconds(lambda: next_token_view(logits, tok, 0.8, 50, 0.9), max(args.repeats, 5))
-    print(f"\nchapter 06 slider move (next_token_view, V = {logits.shape[0]:,}): {1000 * seconds:.1f} ms (target < 100 ms)")
+    seconds, _ = best_seconds(lambda: next_token_state(logits, tok, 0.8, 50, 0.9), max(args.repeats, 5))
+    print(f"\nchapter 06 slider move (next_token_state, V = {logits.shape[0]:,}): {1000 * seconds:.1f} ms (target < 100 ms)")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Speed of course_lib.ngram: fitting on the whole docs corpus, the chapter-01 sweep, and a slider update.
+"""Speed of course_lib.ngram and the chapter-01 lab: fitting on the docs corpus, the sweep, a slider update.
 
 Chapter 01 promises that a 2-million-byte n-gram fit takes well under a second, that
 the data-scale grid is computed once in seconds, and that moving a slider (a lookup,
@@ -14,7 +14,8 @@ import time
 
 import numpy as np
 
-from course_lib.ngram import NGramModel, ScaleExplorer, as_ids, data_scale_curve, scale_point
+from course_lib.labs.ch01_ngrams import ScaleExplorer, scale_state
+from course_lib.ngram import NGramModel, as_ids, data_scale_curve
 from course_lib.text import python_docs
 
 
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
         print(f"sweep {smoothing:12s} {len(curve.orders)} orders x {len(sizes)} sizes: "
               f"{time.perf_counter() - start:6.2f} s")
 
-    lookup = best_of(lambda: scale_point(curve, 123_456, 4), 200)
+    lookup = best_of(lambda: scale_state(curve, 123_456, 4), 200)
     explorer = ScaleExplorer(curve)
     updates = []
     for i in range(20):

@@ -1,7 +1,8 @@
 """The chapter's live scaling sweep, timed: wall time, R^2, held-out error, fitted exponent.
 
-Runs the same code as ``python -m course_lib.scaling sweep`` (``course_lib.scaling.run_sweep``)
-with the ``default`` preset, from scratch, and prints the figures the issue sets targets for:
+Runs the same code as ``python -m course_lib.scaling sweep`` (``course_lib.scaling.sweep.run_sweep``,
+which trains each model with ``train_one``) with the ``default`` preset, from scratch, and prints
+the figures the issue sets targets for:
 
 * wall time of the whole sweep on this machine, corpus loading included (target: at most
   2 minutes on 2 CPU cores), and the CPU time of the training, which is the better measure
@@ -49,7 +50,8 @@ def main():
           f"threads {args.threads or torch.get_num_threads()}; load average before: {load_average()}")
     print(f"preset {args.preset!r}: widths {list(config.widths)}, n_layer {config.n_layer}, "
           f"{config.tokens:,} tokens per model, batch {config.batch_size} x {config.context_length}, "
-          f"lr {config.lr} at width {config.lr_base_width} ({config.lr_rule})")
+          f"lr {config.lr} at width {config.lr_base_width} ({config.lr_rule}); validation "
+          f"{config.eval_batches} x {config.eval_batch_size} windows")
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(args.out) if args.out else pathlib.Path(tmp) / "sweep.json"
         t0 = time.perf_counter()

@@ -18,8 +18,9 @@ matplotlib.use("Agg")
 
 import torch  # noqa: E402
 
-from course_lib import attention_lab, cost, decoding_lab, llm_choice, scaling_explorer, transformer  # noqa: E402
-from course_lib.generation import course_model_path  # noqa: E402
+from course_lib import cost, params  # noqa: E402
+from course_lib.labs import ch02_attention, ch05_scaling, ch06_decoding, ch07_deployment  # noqa: E402
+from course_lib.course_model import course_model_path  # noqa: E402
 
 
 def best_ms(fn, repeats: int) -> float:
@@ -35,24 +36,24 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    explorer = scaling_explorer.explorer_widget(plot=True)
-    power = scaling_explorer.power_law_widget(plot=True)
-    choice = llm_choice.choice_widget()
+    explorer = ch05_scaling.explorer_widget(plot=True)
+    power = ch05_scaling.power_law_widget(plot=True)
+    choice = ch07_deployment.choice_widget()
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(course_model_path())  # the course model's BPE, 4,096 tokens
     logits = torch.randn(len(tokenizer), generator=torch.Generator().manual_seed(0))
     cases = {
-        "02 d_k slider: softmax_saturation": lambda: attention_lab.softmax_saturation(256, scaled=False),
-        "02 d_k slider: plot_saturation (figure)": lambda: attention_lab.plot_saturation(256),
-        "03 size sliders: param_share_report": lambda: transformer.param_share_report(24, 1024),
+        "02 d_k slider: softmax_saturation": lambda: ch02_attention.softmax_saturation(256, scaled=False),
+        "02 d_k slider: plot_saturation (figure)": lambda: ch02_attention.plot_saturation(256),
+        "03 size sliders: param_share_report": lambda: params.param_share_report(24, 1024),
         "04c cost sliders: training_cost": lambda: cost.training_cost(7e10, 1.4e12),
-        "05a explorer: explorer_state": lambda: scaling_explorer.explorer_state(1e9, 2e10, 1e21),
+        "05a explorer: explorer_state": lambda: ch05_scaling.explorer_state(1e9, 2e10, 1e21),
         "05a explorer: analytic update": explorer.update,
         "05a explorer: figure redraw (on release)": explorer.redraw,
         "05a power-law sliders: analytic update": power.update,
         "05a power-law sliders: figure redraw (on release)": power.redraw,
-        "06 decoding sliders: next_token_view": lambda: decoding_lab.next_token_view(logits, tokenizer, 0.8, 20, 0.9),
+        "06 decoding sliders: next_token_state": lambda: ch06_decoding.next_token_state(logits, tokenizer, 0.8, 20, 0.9),
         "07c LLM-choice sliders: full redraw": choice.update,
     }
     print(f"{'slider':50s} {'best ms':>8s}  (of {args.repeats}; target < 100 ms for an analytic update)")

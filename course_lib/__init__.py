@@ -1,39 +1,41 @@
 """course_lib: the code behind the course "Large language models and scaling laws".
 
-The package reads in the order data flows through a language model:
+What learners import, grouped by topic in the order data flows through a language model.
+Who may import whom is a separate, stricter statement: the layered import contracts in
+``pyproject.toml`` (drawn in CONTRIBUTING.md), checked by the tests.
 
-    text         -> real English and Python corpora, offline; splits and batches
-    tokenizer    -> bytes, characters and byte-level BPE
-    preprocess   -> normalisation, exact deduplication, punctuation/stop-word statistics, BPE sweep
-    ngram        -> count-based n-gram models, smoothing, the data-scale curve
-    attention    -> scaled dot-product and multi-head attention, written out
-    transformer  -> encoder-decoder Transformer, positional encodings, parameter formulas
-    model        -> a decoder-only GPT, and conversion to and from Hugging Face GPT-2
-    objectives   -> BERT-style masking and a small encoder; number words -> digits translation
-    lstm         -> the seeds' LSTM as a real language model
-    train        -> the training loop: AdamW, warmup + cosine, clipping, evaluation
-    course_model -> the model that ships with the course: build it, load it
-    compute      -> FLOPs, measured throughput, MFU, memory
-    cost         -> what a training run costs on GPUs
-    scaling      -> scaling laws (Kaplan, Chinchilla), power-law and Chinchilla fits, the live sweep
-    isoflop      -> IsoFLOP experiments: several model sizes at a fixed compute budget
-    synthetic    -> a random-walk language whose entropy rate is known exactly
-    units        -> nats, bits, bits per byte, perplexity
-    generation   -> decoding from logits: greedy, temperature, top-k, top-p, beam search
-    metrics      -> perplexity (sliding window), cloze accuracy, BLEU, ROUGE
-    eval_tasks   -> small evaluation tasks from the corpora; zero-shot classification; intervals
-    llm_choice   -> memory, speed, cost and energy of running or training a model
-    bias         -> measuring bias in a corpus and in a model's probabilities
-    device       -> picking CUDA, MPS or CPU
+    data        corpora      -> the frozen text: Python 3.11.7's docs and stdlib source, checksummed
+                text         -> corpora as ``Corpus`` objects, user files, splits, random windows
+                tokenizer    -> bytes, characters and byte-level BPE
+                units        -> nats, bits, bits per byte, perplexity
+                preprocess   -> normalisation, deduplication, punctuation statistics, BPE sweep
+                ngram        -> count-based n-gram models, smoothing, the data-scale curve
+    models      attention    -> scaled dot-product and multi-head attention, written out
+                model        -> a decoder-only GPT; conversion to and from Hugging Face GPT-2
+                transformer  -> the encoder-decoder Transformer, positional encodings, toy tasks
+                objectives   -> masked-token and translation objectives and their data
+                lstm, params -> the seeds' LSTM; parameter formulas for GPT and encoder-decoder
+    training    train        -> the one training loop (AdamW, warmup + cosine, clipping), History,
+                                checkpoints; the language-model, toy, masked-LM and translation trainers
+    running     adapter      -> any model that gives next-token logits: batches, devices, inference
+                generation   -> decoding: greedy, temperature, top-k, top-p, beam search
+                course_model -> the model that ships with the course: where it is, build, load
+    evaluation  metrics      -> sliding-window perplexity, cloze accuracy, BLEU, ROUGE
+                eval_tasks   -> small evaluation tasks; zero-shot classification; intervals; kappa
+                bias         -> bias in a corpus and in a model's probabilities
+                baselines    -> what a bigram, the best n-gram, gzip, bz2 and xz get on the same text
+    hardware    compute      -> FLOPs, the GPU table, measured throughput, MFU, memory
+                cost, llm_choice -> what training and serving cost
+    scaling     scaling/     -> laws (Kaplan, Chinchilla), fits, IsoFLOP, the sweep runner and its CLI
+                synthetic    -> a random-walk language whose entropy rate is known exactly
+    support     validation   -> argument checks; device -> CUDA, MPS or CPU
+                notebook, glossary, feedback, check_env -> notebook set-up, the bilingual
+                                glossary, instant feedback in exercises, python -m course_lib.check_env
 
-On top, used by notebooks and never imported by the modules above:
-
-    notebook, glossary, attention_lab   -> notebook set-up, the bilingual glossary, chapter 02's lab
-    scaling_explorer                    -> chapter 05a: the compute-budget explorer and demos
-    decoding_lab                        -> chapter 06: the temperature / top-k / top-p sliders
-    feedback, testkit, hidden_tests_NN  -> instant feedback in exercises, hidden tests
-    exercises, grade                    -> python -m course_lib.exercises / course_lib.grade
-    check_env                           -> python -m course_lib.check_env
+On top, ``course_lib.labs``: one module per chapter with its widgets and demonstrations
+(``ch01_ngrams``, ``ch02_attention``, ``ch04_training``, ``ch05_scaling``, ``ch06_decoding``,
+``ch07_deployment``); nothing in the library imports a lab. The grader and its hidden
+tests are a separate package, ``course_grader``, which learners never need.
 
 Nothing here downloads anything. Importing the package makes the Hugging Face
 libraries offline by default (``HF_HUB_OFFLINE=1``) so that no code path can hang

@@ -21,7 +21,6 @@ with the numbers.
 """
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ import numpy as np
 
 from .eval_tasks import accuracy_interval
 from .metrics import sequence_logprob
+from .validation import check_int
 
 __all__ = [
     "word_counts",
@@ -67,10 +67,10 @@ def share_interval(count_a: int, count_b: int, confidence: float = 0.95) -> tupl
         ``(share, low, high)``. Treats the occurrences as independent draws, which
         overstates the evidence when they cluster in a few documents.
     """
-    n = count_a + count_b if all(isinstance(c, numbers.Integral) for c in (count_a, count_b)) else None
-    if n is None or count_a < 0 or count_b < 0 or n == 0:
-        raise ValueError(f"counts must be non-negative ints, not both 0; got {count_a!r} and {count_b!r}.")
-    result = accuracy_interval(int(count_a), int(n), 0.5, confidence)
+    count_a, count_b = check_int(count_a, "count_a", minimum=0), check_int(count_b, "count_b", minimum=0)
+    if count_a + count_b == 0:
+        raise ValueError("count_a and count_b are both 0: neither word occurs, so there is no share to estimate.")
+    result = accuracy_interval(count_a, count_a + count_b, 0.5, confidence)
     return result.accuracy, result.low, result.high
 
 
@@ -152,8 +152,7 @@ def summarize_gaps(gaps, n_boot: int = 10_000, confidence: float = 0.95, seed: i
     gaps = np.asarray(gaps, dtype=float)
     if gaps.ndim != 1 or gaps.size < 2 or not np.isfinite(gaps).all():
         raise ValueError("gaps must be a 1-D array of at least 2 finite numbers (one per template).")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 100:
-        raise ValueError(f"n_boot must be an int >= 100, got {n_boot!r}.")
+    n_boot = check_int(n_boot, "n_boot", minimum=100)
     rng = np.random.default_rng(seed)
     means = gaps[rng.integers(0, gaps.size, size=(n_boot, gaps.size))].mean(axis=1)  # (n_boot,)
     alpha = (1 - confidence) / 2

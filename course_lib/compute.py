@@ -6,16 +6,27 @@ turns that into numbers a learner can check on their own machine: the machine's
 measured matrix-multiply peak, a model's measured tokens per second, the fraction of
 the peak it reaches (MFU, Chowdhery et al. 2022, appendix B), and what the same run
 would need in memory, time and money on a GPU.
+
+``GPUS`` is the package's one table of accelerators (one key per GPU; the number format
+is a separate argument, ``GPUS["H100 SXM"].peak("bfloat16")``): ``course_lib.cost``,
+``course_lib.llm_choice`` and the chapter labs all read it, so the chapters agree.
 """
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from .validation import check_fraction, check_int, check_positive, check_positive_array
+
 __all__ = [
-    "GPU_PEAK_FLOPS",
+    "GPUSpec",
+    "GPUS",
+    "gpu_spec",
+    "tokens_for_flops",
     "BYTES_PER_PARAM",
     "matmul_peak_flops",
     "measure_training_throughput",
@@ -25,13 +36,54 @@ __all__ = [
     "memory_bytes",
 ]
 
-# Dense peak throughput in FLOP/s from the vendors' data sheets (no sparsity).
-GPU_PEAK_FLOPS = {
-    "A100 (bf16)": 312e12,
-    "H100 SXM (bf16)": 989e12,
-    "A100 (fp32)": 19.5e12,
-    "H100 SXM (fp32)": 67e12,
+@dataclass(frozen=True)
+class GPUSpec:
+    """One accelerator, from its vendor's data sheet.
+
+    Attributes:
+        name: the key in ``GPUS``, e.g. ``"H100 SXM"``.
+        peak_flops: dense peak throughput (no sparsity) in FLOP/s for each number format,
+            keyed like ``BYTES_PER_PARAM`` (``"bfloat16"``, ``"float32"``); read it with
+            ``peak(dtype)``.
+        memory_bytes: memory of one GPU, bytes.
+        bandwidth: memory bandwidth, bytes per second.
+        watts: maximum board power (TDP), watts.
+    """
+
+    name: str
+    peak_flops: Mapping[str, float]
+    memory_bytes: float
+    bandwidth: float
+    watts: float
+
+    def peak(self, dtype: str = "bfloat16") -> float:
+        """Dense peak FLOP/s of matrix multiplies in ``dtype`` (a key of ``peak_flops``)."""
+        if dtype not in self.peak_flops:
+            raise ValueError(f"the data sheet of {self.name} gives a peak for {sorted(self.peak_flops)}, "
+                             f"not for {dtype!r}; pass one of those as dtype.")
+        return self.peak_flops[dtype]
+
+
+# NVIDIA data sheets, 80 GB versions: A100 SXM (312 TFLOP/s bf16 dense, 19.5 TFLOP/s fp32,
+# 2,039 GB/s, 400 W); H100 SXM (989 TFLOP/s bf16 dense, 67 TFLOP/s fp32, 3.35 TB/s, up to 700 W).
+GPUS = {
+    "A100": GPUSpec("A100", {"bfloat16": 312e12, "float32": 19.5e12}, 80e9, 2.039e12, 400.0),
+    "H100 SXM": GPUSpec("H100 SXM", {"bfloat16": 989e12, "float32": 67e12}, 80e9, 3.35e12, 700.0),
 }
+
+
+def gpu_spec(gpu) -> GPUSpec:
+    """The ``GPUSpec`` for ``gpu``: a key of ``GPUS`` (e.g. ``"H100 SXM"``) or a ``GPUSpec`` itself."""
+    if isinstance(gpu, GPUSpec):
+        return gpu
+    if gpu not in GPUS:
+        hint = ""
+        if isinstance(gpu, str) and " (" in gpu:
+            hint = (f" The number format is a separate argument: gpu={gpu.split(' (')[0]!r} "
+                    "with dtype='bfloat16' or 'float32'.")
+        raise ValueError(f"gpu must be one of {sorted(GPUS)} or a course_lib.compute.GPUSpec, got {gpu!r}.{hint}")
+    return GPUS[gpu]
+
 
 # Bytes per parameter for storing weights in each format.
 BYTES_PER_PARAM = {"float32": 4, "bfloat16": 2, "float16": 2, "int8": 1, "int4": 0.5}
@@ -72,8 +124,8 @@ def measure_training_throughput(model, batch_size: int, context_length: int, ste
     The model must return ``(logits, loss)`` from ``model(x, y)`` and have
     ``config.vocab_size``. Its weights change: use a copy if they matter.
     """
-    if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}.")
+    steps = check_int(steps, "steps", minimum=1)
+    warmup = check_int(warmup, "warmup", minimum=0)
     vocab = model.config.vocab_size
     device = next(model.parameters()).device
     g = torch.Generator().manual_seed(0)
@@ -104,22 +156,44 @@ def measure_training_throughput(model, batch_size: int, context_length: int, ste
 
 def mfu(tokens_per_second: float, flops_per_token: float, peak_flops: float) -> float:
     """Model FLOPs utilisation: the fraction of ``peak_flops`` that useful model FLOPs reach."""
-    if peak_flops <= 0:
-        raise ValueError(f"peak_flops must be positive, got {peak_flops}.")
+    check_positive(peak_flops, "peak_flops")
     return tokens_per_second * flops_per_token / peak_flops
 
 
-def training_flops(n_params: float, n_tokens: float) -> float:
-    """C = 6 N D: training FLOPs for N parameters and D tokens."""
-    if n_params <= 0 or n_tokens <= 0:
-        raise ValueError("n_params and n_tokens must be positive.")
-    return 6.0 * n_params * n_tokens
+def training_flops(n_params, n_tokens):
+    """Training compute ``C = 6 N D`` in FLOPs for N parameters and D tokens.
+
+    2 N FLOPs per token for the forward pass (a multiply and an add per weight) and 4 N
+    for the backward pass (Kaplan et al. 2020, section 2.1; attention's context-dependent
+    term is left out, as in the papers' C = 6 N D). The one training-FLOPs function of
+    the package.
+
+    Args:
+        n_params: N, parameters: a number or an array of them, each > 0.
+        n_tokens: D, training tokens: a number or an array (broadcast against N), each > 0.
+
+    Returns:
+        A ``float`` when both are scalars, otherwise a float64 ``numpy.ndarray`` of the
+        broadcast shape of N and D.
+    """
+    flops = 6.0 * check_positive_array(n_params, "n_params") * check_positive_array(n_tokens, "n_tokens")
+    return float(flops) if np.ndim(flops) == 0 else flops
+
+
+def tokens_for_flops(flops, n_params):
+    """The inverse of ``training_flops``: D = C / (6 N) tokens for a budget of C FLOPs and N parameters.
+
+    Floats or arrays (broadcast), each > 0; a ``float`` when both are scalars.
+    """
+    tokens = check_positive_array(flops, "flops") / (6.0 * check_positive_array(n_params, "n_params"))
+    return float(tokens) if np.ndim(tokens) == 0 else tokens
 
 
 def training_days(flops: float, peak_flops: float, n_devices: int = 1, utilisation: float = 0.4) -> float:
-    """Days to spend ``flops`` on ``n_devices`` each at ``peak_flops`` x ``utilisation``."""
-    if not 0 < utilisation <= 1:
-        raise ValueError(f"utilisation must be in (0, 1], got {utilisation}.")
+    """Days to spend ``flops`` on ``n_devices`` each at ``peak_flops`` (FLOP/s) x ``utilisation``."""
+    check_fraction(utilisation, "utilisation", allow_one=True)
+    check_positive(peak_flops, "peak_flops")
+    check_int(n_devices, "n_devices", minimum=1)
     return flops / (peak_flops * utilisation * n_devices) / 86400.0
 
 
@@ -135,8 +209,7 @@ def memory_bytes(n_params: float, dtype: str = "float32", training: bool = False
     """
     if dtype not in BYTES_PER_PARAM:
         raise ValueError(f"dtype must be one of {sorted(BYTES_PER_PARAM)}, got {dtype!r}.")
-    if n_params <= 0:
-        raise ValueError(f"n_params must be positive, got {n_params}.")
+    check_positive(n_params, "n_params")
     b = BYTES_PER_PARAM[dtype]
     if not training:
         return n_params * b

@@ -2,8 +2,8 @@
 
 ``training_cost(N, D, gpu, n_gpus, utilisation, price_per_hour)`` turns a model size N
 (parameters) and a data size D (tokens) into the numbers a budget needs, with
-``C = 6 N D`` FLOPs (Kaplan et al. 2020, section 2.1) and the data-sheet peaks in
-``course_lib.compute.GPU_PEAK_FLOPS``:
+``C = 6 N D`` FLOPs (Kaplan et al. 2020, section 2.1) and the data-sheet peaks and
+memory sizes of ``course_lib.compute.GPUS``:
 
     FLOPs        C = 6 N D
     GPU-days     C / (peak x utilisation) / 86400        (on one GPU)
@@ -12,9 +12,8 @@
     memory       16 bytes per parameter for AdamW training (course_lib.compute.memory_bytes)
 
 The utilisation (MFU) and the price per GPU-hour are assumptions the caller states;
-activations, communication and failed runs come on top. ``cost_widget()`` puts sliders
-on ``training_cost`` (ipywidgets are imported only there); an update is pure arithmetic,
-well under 100 ms.
+activations, communication and failed runs come on top. Chapter 04c's sliders on
+``training_cost`` are ``course_lib.labs.ch04_training.cost_widget``.
 
 ``lstm_flops_per_token(config)`` counts an LSTM's training FLOPs per token by formula,
 because the fused LSTM kernel is invisible to torch's FLOP counter.
@@ -24,17 +23,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .compute import GPU_PEAK_FLOPS, memory_bytes, training_days, training_flops
+from .compute import gpu_spec, memory_bytes, training_days, training_flops
+from .validation import check_int, check_nonnegative
 
-__all__ = ["GPU_MEMORY_BYTES", "TrainingCost", "training_cost", "lstm_flops_per_token", "format_flops",
-           "cost_widget"]
+__all__ = ["TrainingCost", "training_cost", "lstm_flops_per_token", "format_flops"]
 
-# Memory of one GPU in bytes (the 80 GB versions of both).
-GPU_MEMORY_BYTES = {"A100": 80e9, "H100 SXM": 80e9}
-
-
-def _gpu_memory(gpu: str) -> float:
-    return GPU_MEMORY_BYTES[gpu.split(" (")[0]]
+# How ``summary`` names a number format and the training memory recipe, in the data sheets' words.
+_SHORT_DTYPE = {"bfloat16": "bf16", "float32": "fp32"}
+_RECIPE = {"bfloat16": "mixed precision", "float32": "float32"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +40,9 @@ class TrainingCost:
     Attributes:
         n_params: N, parameters.
         n_tokens: D, training tokens.
-        gpu: a key of ``course_lib.compute.GPU_PEAK_FLOPS``, e.g. ``"H100 SXM (bf16)"``.
+        gpu: a key of ``course_lib.compute.GPUS``, e.g. ``"H100 SXM"``.
+        dtype: the number format of the matrix multiplies, ``"bfloat16"`` (mixed precision)
+            or ``"float32"``: it picks the data-sheet peak.
         n_gpus: GPUs working in parallel.
         utilisation: fraction of the peak reached (model FLOPs utilisation), in (0, 1].
         price_per_hour: dollars per GPU-hour (an assumption: rental prices vary widely).
@@ -52,8 +50,8 @@ class TrainingCost:
         gpu_days: days one GPU would need.
         days: wall-clock days on ``n_gpus`` GPUs, assuming perfect scaling.
         dollars: GPU-hours times ``price_per_hour``.
-        memory_bytes: weights, gradients and AdamW state in mixed precision (16 bytes per
-            parameter); activations not included.
+        memory_bytes: weights, gradients and AdamW state (16 bytes per parameter in
+            bf16 mixed precision and in float32); activations not included.
         min_gpus_for_memory: GPUs needed just to hold ``memory_bytes`` (at least 1).
     """
 
@@ -69,6 +67,7 @@ class TrainingCost:
     dollars: float
     memory_bytes: float
     min_gpus_for_memory: int
+    dtype: str = "bfloat16"
 
     @property
     def tokens_per_param(self) -> float:
@@ -81,35 +80,36 @@ class TrainingCost:
             f"N = {self.n_params:.3g} parameters, D = {self.n_tokens:.3g} tokens "
             f"({self.tokens_per_param:.3g} tokens per parameter)\n"
             f"compute: {format_flops(self.flops)} = 6 N D\n"
-            f"{self.gpu} at {self.utilisation:.0%} utilisation: {_duration(self.gpu_days)} on 1 GPU, "
-            f"{_duration(self.days)} on {self.n_gpus:,} GPUs\n"
+            f"{self.gpu} ({_SHORT_DTYPE.get(self.dtype, self.dtype)}) at {self.utilisation:.0%} utilisation: "
+            f"{_duration(self.gpu_days)} on 1 GPU, {_duration(self.days)} on {self.n_gpus:,} GPUs\n"
             f"cost at ${self.price_per_hour:.2f} per GPU-hour: ${self.dollars:,.0f}\n"
-            f"training memory (AdamW, mixed precision, 16 bytes/param): {self.memory_bytes / 1e9:,.1f} GB, "
-            f"at least {self.min_gpus_for_memory:,} GPU(s) of {_gpu_memory(self.gpu) / 1e9:.0f} GB"
+            f"training memory (AdamW, {_RECIPE.get(self.dtype, self.dtype)}, 16 bytes/param): "
+            f"{self.memory_bytes / 1e9:,.1f} GB, "
+            f"at least {self.min_gpus_for_memory:,} GPU(s) of {gpu_spec(self.gpu).memory_bytes / 1e9:.0f} GB"
         )
 
 
-def training_cost(n_params: float, n_tokens: float, gpu: str = "H100 SXM (bf16)", n_gpus: int = 1,
-                  utilisation: float = 0.4, price_per_hour: float = 2.0) -> TrainingCost:
+def training_cost(n_params: float, n_tokens: float, gpu: str = "H100 SXM", n_gpus: int = 1,
+                  utilisation: float = 0.4, price_per_hour: float = 2.0, dtype: str = "bfloat16") -> TrainingCost:
     """Cost of training ``n_params`` parameters on ``n_tokens`` tokens; see ``TrainingCost``.
 
-    Raises ``ValueError`` for a GPU name not in ``GPU_PEAK_FLOPS``, fewer than one GPU, a
-    utilisation outside (0, 1], a negative price, or non-positive N or D.
+    ``gpu`` is a key of ``course_lib.compute.GPUS`` (``"A100"``, ``"H100 SXM"``) and
+    ``dtype`` the number format whose data-sheet peak is used (``"bfloat16"`` or
+    ``"float32"``). Raises ``ValueError`` for an unknown GPU or format, fewer than one
+    GPU, a utilisation outside (0, 1], a negative price, or non-positive N or D.
     """
-    if gpu not in GPU_PEAK_FLOPS:
-        raise ValueError(f"gpu must be one of {sorted(GPU_PEAK_FLOPS)}, got {gpu!r}.")
-    if isinstance(n_gpus, bool) or not isinstance(n_gpus, int) or n_gpus < 1:
-        raise ValueError(f"n_gpus must be a positive int, got {n_gpus!r}.")
-    if not price_per_hour >= 0:
-        raise ValueError(f"price_per_hour must be >= 0 dollars, got {price_per_hour!r}.")
+    spec = gpu_spec(gpu)
+    peak = spec.peak(dtype)
+    n_gpus = check_int(n_gpus, "n_gpus", minimum=1)
+    price_per_hour = check_nonnegative(price_per_hour, "price_per_hour")
     flops = training_flops(n_params, n_tokens)  # checks N, D > 0
-    gpu_days = training_days(flops, GPU_PEAK_FLOPS[gpu], 1, utilisation)  # checks utilisation
-    memory = memory_bytes(n_params, "bfloat16", training=True)
+    gpu_days = training_days(flops, peak, 1, utilisation)  # checks utilisation
+    memory = memory_bytes(n_params, dtype, training=True)
     return TrainingCost(
-        n_params=float(n_params), n_tokens=float(n_tokens), gpu=gpu, n_gpus=n_gpus, utilisation=utilisation,
-        price_per_hour=float(price_per_hour), flops=flops, gpu_days=gpu_days, days=gpu_days / n_gpus,
+        n_params=float(n_params), n_tokens=float(n_tokens), gpu=spec.name, n_gpus=n_gpus, utilisation=utilisation,
+        price_per_hour=price_per_hour, flops=flops, gpu_days=gpu_days, days=gpu_days / n_gpus,
         dollars=gpu_days * 24.0 * price_per_hour, memory_bytes=memory,
-        min_gpus_for_memory=max(1, math.ceil(memory / _gpu_memory(gpu))),
+        min_gpus_for_memory=max(1, math.ceil(memory / spec.memory_bytes)), dtype=dtype,
     )
 
 
@@ -153,33 +153,3 @@ def _duration(days: float) -> str:
     if days < 2 * 365:
         return f"{days:.3g} days"
     return f"{days / 365.25:.3g} years"
-
-
-def cost_widget(n_params: float = 1e9, n_tokens: float = 2e10, utilisation: float = 0.4,
-                price_per_hour: float = 2.0):
-    """Sliders for N and D (log scale) and a GPU menu, showing ``training_cost`` on 1 and 1024 GPUs.
-
-    Returns an ``ipywidgets.VBox``; its ``update()`` callback (pure arithmetic) returns the
-    ``TrainingCost`` it shows.
-    """
-    import ipywidgets as widgets
-
-    n_slider = widgets.FloatLogSlider(value=n_params, base=10, min=5, max=12, step=0.1, description="N params",
-                                      readout_format=".3g", continuous_update=True)
-    d_slider = widgets.FloatLogSlider(value=n_tokens, base=10, min=6, max=14, step=0.1, description="D tokens",
-                                      readout_format=".3g", continuous_update=True)
-    gpu_menu = widgets.Dropdown(options=[g for g in GPU_PEAK_FLOPS if "bf16" in g], value="H100 SXM (bf16)",
-                                description="GPU")
-    text = widgets.HTML()
-
-    def update(*_):
-        cost = training_cost(n_slider.value, d_slider.value, gpu_menu.value, 1024, utilisation, price_per_hour)
-        text.value = "<pre>" + cost.summary() + "</pre>"
-        return cost
-
-    for w in (n_slider, d_slider, gpu_menu):
-        w.observe(update, names="value")
-    update()
-    box = widgets.VBox([widgets.HBox([n_slider, d_slider, gpu_menu]), text])
-    box.update, box.n_slider, box.d_slider, box.gpu_menu, box.text = update, n_slider, d_slider, gpu_menu, text
-    return box

@@ -1,9 +1,9 @@
 """The course model: a small GPT that ships with the course, and the command that rebuilds it.
 
 The seeds load ``"gpt2"`` from the Hugging Face Hub, which needs the network. The course
-ships its own model instead, in ``models/course_gpt/`` (``course_lib.generation.
-course_model_path()``): a ``course_lib.model.GPT`` trained on text every Python
-installation carries, exported with ``to_hf`` and saved with ``save_pretrained``, so
+ships its own model instead, in ``models/course_gpt/`` (``course_model_path()`` finds
+it): a ``course_lib.model.GPT`` trained on text every Python installation carries,
+exported with ``to_hf`` and saved with ``save_pretrained``, so
 
     AutoModelForCausalLM.from_pretrained(folder)   # a GPT2LMHeadModel
     AutoTokenizer.from_pretrained(folder)          # a byte-level BPE, like GPT-2's
@@ -22,32 +22,136 @@ all work offline. The recipe, in the order the build runs it:
                   ``training.json`` (what was done, with the final losses) and a README
 
 Rebuild it with ``python -m course_lib.course_model build --out models/course_gpt``
-(about 10-15 minutes on an idle 2-core CPU). ``--tiny`` runs the same recipe on a
-sliver of the text in seconds: the tests use it to check the command end to end.
+(the shipped build took 2,122 s, about 35 minutes, on a 2-core CPU); ``--tiny`` runs the same recipe on a sliver of
+the text in seconds (the tests use it). This module also owns the model's location,
+``course_model_path()`` (no editable install assumed), and the choice between it and the
+real GPT-2: ``model_source(use_gpt2)``, ``gpt2_available()``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import platform
+import socket
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 
 import torch
 
-from .generation import REBUILD_COMMAND, course_model_path
 from .model import GPT, GPTConfig, to_hf
-from .text import Corpus, python_code, python_docs
+from .text import Corpus, held_out_documents, python_code, python_docs
 from .tokenizer import END_OF_TEXT, train_bpe
 from .train import estimate_loss, train
 from .units import bits_per_byte
 
-__all__ = ["Recipe", "FULL", "TINY", "build", "load", "load_course_gpt", "folder_size", "main"]
+__all__ = ["REBUILD_COMMAND", "COURSE_MODEL_ENV", "CourseModelNotFound", "course_model_path", "gpt2_available",
+           "model_source", "Recipe", "FULL", "TINY", "build", "load", "load_course_gpt",
+           "folder_size", "main"]
 
 MAX_FOLDER_BYTES = 20 * 1024 * 1024  # what the repository can afford to carry: 20 MiB
+REBUILD_COMMAND = "python -m course_lib.course_model build --out models/course_gpt"
+COURSE_MODEL_ENV = "COURSE_MODEL_DIR"  # environment variable: the folder of the course model
+MODEL_FILES = ("config.json", "model.safetensors", "tokenizer.json")  # what a usable folder holds
+_IN_A_CHECKOUT = pathlib.Path("models") / "course_gpt"  # where the repository keeps it
+_PACKAGE_PARENT = pathlib.Path(__file__).resolve().parent.parent  # the checkout, for an editable install
+
+
+# ----------------------------------------------------------------------------- where the model is
+
+
+class CourseModelNotFound(FileNotFoundError, ValueError):
+    """The course model is not where it was looked for (a FileNotFoundError and a ValueError)."""
+
+
+def _missing_files(folder: pathlib.Path) -> list[str]:
+    return [name for name in MODEL_FILES if not (folder / name).is_file()]
+
+
+def course_model_path(folder: str | pathlib.Path | None = None) -> pathlib.Path:
+    """The folder of the course model, checked to hold config.json, model.safetensors and tokenizer.json.
+
+    Returns the first that holds the model of: 1. ``folder``, when given (then nowhere
+    else); 2. the environment variable ``COURSE_MODEL_DIR``, when set (then nowhere else);
+    3. ``models/course_gpt`` in the current directory or any parent of it (notebooks run in
+    ``notebooks/``, the tests in the repository root); 4. ``models/course_gpt`` next to the
+    ``course_lib`` package (an editable install). Raises ``CourseModelNotFound`` (a
+    FileNotFoundError and a ValueError) naming where it looked, what is missing there, and
+    the command that rebuilds the model.
+    """
+    if folder is not None or os.environ.get(COURSE_MODEL_ENV):
+        chosen = pathlib.Path(folder if folder is not None else os.environ[COURSE_MODEL_ENV]).expanduser()
+        missing = _missing_files(chosen)
+        if not missing:
+            return chosen
+        looked = [f"{chosen} ({'the folder given' if folder is not None else 'from ' + COURSE_MODEL_ENV}): "
+                  f"no {', '.join(missing)}"]
+        command = _command(chosen, tiny=False)
+    else:
+        here = pathlib.Path.cwd().resolve()
+        candidates = dict.fromkeys([d / _IN_A_CHECKOUT for d in (here, *here.parents)]
+                                   + [_PACKAGE_PARENT / _IN_A_CHECKOUT])  # in order, without repeats
+        looked = []
+        for candidate in candidates:
+            missing = _missing_files(candidate)
+            if not missing:
+                return candidate
+            if candidate.is_dir():
+                looked.append(f"{candidate}: no {', '.join(missing)}")
+        looked += [f"models/course_gpt in {here} and in every folder above it", f"{COURSE_MODEL_ENV}: not set",
+                   f"{_PACKAGE_PARENT / _IN_A_CHECKOUT} (next to the course_lib package)"]
+        command = REBUILD_COMMAND
+    raise CourseModelNotFound(
+        "the course model was not found. Looked in:\n" + "".join(f"  {line}\n" for line in looked)
+        + f"Set {COURSE_MODEL_ENV} to the folder that holds it, or rebuild it from the repository root with:\n"
+        f"    {command}\n(about 35 minutes on a 2-core CPU; add --overwrite if the folder holds an "
+        "incomplete model)."
+    )
+
+
+def gpt2_available(timeout_s: float = 2.0) -> tuple[bool, str]:
+    """Whether the real ``gpt2`` can be loaded now, and why: ``(ok, reason)``.
+
+    True when its files are in the Hugging Face cache (works offline), or when the Hugging Face
+    libraries are allowed online (``HF_HUB_OFFLINE=0`` set before Python started) and
+    huggingface.co answers within ``timeout_s`` seconds. Never downloads, never waits longer.
+    """
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = [name for name in MODEL_FILES if isinstance(try_to_load_from_cache("gpt2", name), str)]
+    if len(cached) == len(MODEL_FILES):
+        return True, "gpt2 is in the Hugging Face cache"
+    if constants.HF_HUB_OFFLINE:
+        return False, ("gpt2 is not in the Hugging Face cache and the Hugging Face libraries are offline "
+                       "(HF_HUB_OFFLINE=1, the course's default); start Jupyter with HF_HUB_OFFLINE=0 "
+                       "to download it")
+    try:
+        with socket.create_connection(("huggingface.co", 443), timeout=timeout_s):
+            pass
+    except OSError:
+        return False, f"gpt2 is not in the Hugging Face cache and huggingface.co did not answer within {timeout_s:g} s"
+    return True, "huggingface.co is reachable: gpt2 will be downloaded (about 550 MB) on first use"
+
+
+def model_source(use_gpt2: bool = False) -> str:
+    """What to pass to ``from_pretrained`` / ``pipeline(model=...)``: the course model or ``"gpt2"``.
+
+    ``use_gpt2=False`` (the default) gives the course model's folder, as a string.
+    ``use_gpt2=True`` gives ``"gpt2"`` if ``gpt2_available()``; otherwise it warns, saying
+    why, and gives the course model's folder, so the same cells run either way.
+    """
+    if not isinstance(use_gpt2, bool):
+        raise ValueError(f"use_gpt2 must be True or False, got {use_gpt2!r}.")
+    if use_gpt2:
+        ok, reason = gpt2_available()
+        if ok:
+            return "gpt2"
+        warnings.warn(f"using the course model instead of gpt2: {reason}.", stacklevel=2)
+    return str(course_model_path())
 
 
 # ----------------------------------------------------------------------------- the recipe
@@ -89,12 +193,12 @@ class Recipe:
 
 
 # About 4.3 M parameters, 17 MB in float32 (the 20 MB budget allows no more than about
-# 5 M). d_model 256 with 4 heads of 64 and 4 layers is the smallest GPT-2-shaped model whose
-# samples read like English and Python after a few minutes of CPU training; a vocabulary of
+# 5 M). d_model 256 with 4 heads of 64 and 4 layers is a GPT-2-shaped model that fits that
+# budget and trains on a CPU in well under an hour (its samples are far from fluent); a vocabulary of
 # 4096 keeps the tied embedding at a quarter of the parameters (8192 would make it 40% and
 # break the size budget), and a context of 256 tokens (about 900 bytes) holds a paragraph
 # or a short function. 600 steps of 16 x 256 tokens = 2.5 M tokens, about one pass over
-# the training text, take about 12 minutes on an idle 2-core CPU.
+# the training text, took 2,122 s on a 2-core CPU (models/course_gpt/training.json).
 FULL = Recipe(
     name="full", docs_chars=None, code_every=3, code_chars=None, val_fraction=0.05, vocab_size=4096,
     model=GPTConfig(vocab_size=4096, context_length=256, n_layer=4, n_head=4, d_model=256),
@@ -124,18 +228,12 @@ def _corpora(recipe: Recipe) -> tuple[Corpus, Corpus]:
 
 
 def _split_documents(corpus: Corpus, val_fraction: float) -> tuple[list[str], list[str]]:
-    """(train, validation) documents: validation is the last whole documents, about
-    ``val_fraction`` of the characters (at least one document on each side)."""
+    """(train, validation) documents of a corpus, its blank documents left out (``held_out_documents``)."""
     docs = [doc for doc in corpus.documents if doc.strip()]
     if len(docs) < 2:
         raise ValueError(f"corpus {corpus.name!r} has {len(docs)} document(s); the recipe needs at least 2 "
                          "to hold one out for validation. Give it more text.")
-    target = val_fraction * sum(len(doc) for doc in docs)
-    n_val, held = 0, 0
-    while n_val < len(docs) - 1 and (n_val == 0 or held < target):
-        n_val += 1
-        held += len(docs[-n_val])
-    return docs[:-n_val], docs[-n_val:]
+    return held_out_documents(docs, val_fraction)
 
 
 def _encode(tokenizer, documents: list[str]) -> torch.Tensor:
@@ -184,9 +282,7 @@ def build(out: str | pathlib.Path, recipe: Recipe = FULL, *, overwrite: bool = F
     torch.manual_seed(recipe.seed)
 
     docs, code = _corpora(recipe)
-    parts = {}
-    for corpus in (docs, code):
-        parts[corpus.name] = _split_documents(corpus, recipe.val_fraction)
+    parts = {corpus.name: _split_documents(corpus, recipe.val_fraction) for corpus in (docs, code)}
     train_docs = [d for tr, _ in parts.values() for d in tr]
     tokenizer = train_bpe(train_docs, vocab_size=recipe.vocab_size)
     if len(tokenizer) != recipe.model.vocab_size:
@@ -220,21 +316,15 @@ def build(out: str | pathlib.Path, recipe: Recipe = FULL, *, overwrite: bool = F
     record = {
         "what": "the course model: course_lib.model.GPT trained on Python's documentation and standard-library "
                 "source, exported with course_lib.model.to_hf",
-        "command": command or f"python -m course_lib.course_model build --out {out}"
-                              + (" --tiny" if recipe.name == "tiny" else ""),
+        "command": command or _command(out, recipe.name == "tiny"),
         "recipe": recipe.name,
         "config": {"model": asdict(recipe.model),
                    "training": {k: v for k, v in asdict(recipe).items() if k not in ("model", "name")}},
         "parameters": model.num_params(non_embedding=False),
         "parameters_non_embedding": model.num_params(non_embedding=True),
         "parameters_in_file": hf.num_parameters(),  # GPT2LMHeadModel: + the zero biases to_hf adds
-        "corpora": {
-            "prose": docs.fingerprint(),
-            "code": code.fingerprint(),
-            "train_tokens": len(train_ids),
-            "val_tokens": len(all_val),
-            "bytes_per_token": round(bpt, 4),
-        },
+        "corpora": {"prose": docs.fingerprint(), "code": code.fingerprint(), "train_tokens": len(train_ids),
+                    "val_tokens": len(all_val), "bytes_per_token": round(bpt, 4)},
         "steps": recipe.steps,
         "tokens_seen": history.tokens[-1],
         "epochs": round(history.tokens[-1] / len(train_ids), 3),
@@ -249,8 +339,7 @@ def build(out: str | pathlib.Path, recipe: Recipe = FULL, *, overwrite: bool = F
                      "transformers": _version("transformers"), "tokenizers": _version("tokenizers")},
         "threads": torch.get_num_threads(),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": None,
-        "folder_bytes": None,
+        "wall_time_s": None, "folder_bytes": None,  # filled in below
     }
     record["wall_time_s"] = round(time.perf_counter() - start, 1)
     (out / "README.md").write_text(_readme(record))
@@ -290,6 +379,11 @@ def _save(model: GPT, tokenizer, out: pathlib.Path, progress: bool = True):
     return hf
 
 
+def _command(out, tiny: bool) -> str:
+    """The command line that builds into ``out`` (``REBUILD_COMMAND`` for the shipped folder)."""
+    return REBUILD_COMMAND.replace("models/course_gpt", str(out)) + (" --tiny" if tiny else "")
+
+
 def _version(package: str) -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -310,7 +404,7 @@ exported with `course_lib.model.to_hf`, so it loads as a `GPT2LMHeadModel`:
 
 ```python
 from transformers import AutoModelForCausalLM, AutoTokenizer, pipeline
-from course_lib.generation import course_model_path
+from course_lib.course_model import course_model_path
 folder = course_model_path()
 model = AutoModelForCausalLM.from_pretrained(folder)
 tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -354,13 +448,10 @@ to answer questions.
 
 
 def load(path: str | pathlib.Path | None = None):
-    """The course model and its tokenizer as transformers objects: ``(GPT2LMHeadModel, tokenizer)``.
-
-    ``path`` defaults to ``course_model_path()``. The model is in evaluation mode.
-    """
+    """``(GPT2LMHeadModel in evaluation mode, tokenizer)`` from ``path`` (default: ``course_model_path()``)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder = course_model_path() if path is None else _existing_folder(path)
+    folder = course_model_path(path)
     model = AutoModelForCausalLM.from_pretrained(folder).eval()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     return model, tokenizer
@@ -372,14 +463,6 @@ def load_course_gpt(path: str | pathlib.Path | None = None):
 
     hf, tokenizer = load(path)
     return from_hf(hf).eval(), tokenizer
-
-
-def _existing_folder(path) -> pathlib.Path:
-    folder = pathlib.Path(path).expanduser()
-    if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
-        raise ValueError(f"{folder} holds no saved model (config.json and model.safetensors); "
-                         f"build one with: {REBUILD_COMMAND.replace('models/course_gpt', str(folder))}")
-    return folder
 
 
 # ----------------------------------------------------------------------------- command line
@@ -397,9 +480,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     recipe = TINY if args.tiny else FULL
-    command = "python -m course_lib.course_model build --out " + args.out + (" --tiny" if args.tiny else "")
     try:
-        record = build(args.out, recipe, overwrite=args.overwrite, progress=not args.quiet, command=command)
+        record = build(args.out, recipe, overwrite=args.overwrite, progress=not args.quiet,
+                       command=_command(args.out, args.tiny))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -22,11 +22,13 @@ LAMBADA, HellaSwag, MMLU and the lm-evaluation-harness score base models):
   anything.
 * ``cohen_kappa``: agreement between two annotators beyond chance (Cohen 1960), the
   first statistic to report for a human evaluation.
+
+The course model's validation documents come from ``course_lib.text.held_out_documents``,
+the split its build uses, so a task made from them never scores text the model trained on.
 """
 from __future__ import annotations
 
 import math
-import numbers
 import random
 import re
 from collections import Counter
@@ -34,11 +36,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
+from .generation import greedy_decode
 from .metrics import sequence_logprob
+from .validation import check_fraction, check_int
 
 __all__ = [
-    "held_out_documents",
     "ClozeTask",
     "make_cloze_task",
     "frequency_baseline",
@@ -53,31 +57,6 @@ __all__ = [
     "accuracy_interval",
     "cohen_kappa",
 ]
-
-
-# ----------------------------------------------------------------------------- held-out text
-
-
-def held_out_documents(documents: Sequence[str], fraction: float = 0.05) -> tuple[list[str], list[str]]:
-    """(train, held-out): the held-out part is the last whole documents, about ``fraction`` of the characters.
-
-    The rule ``course_lib.course_model`` uses for the course model's validation text
-    (``val_fraction = 0.05`` for the shipped model), so evaluating on the held-out part
-    never scores text the model trained on. At least one document stays on each side.
-    """
-    if isinstance(documents, str):
-        raise ValueError("documents must be a list of str (e.g. Corpus.documents), not one str.")
-    docs = list(documents)
-    if len(docs) < 2:
-        raise ValueError("need at least two documents: one to train on, one to hold out.")
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}.")
-    target = fraction * sum(len(d) for d in docs)
-    n_held, held = 0, 0
-    while n_held < len(docs) - 1 and (n_held == 0 or held < target):
-        n_held += 1
-        held += len(docs[-n_held])
-    return docs[:-n_held], docs[-n_held:]
 
 
 # ----------------------------------------------------------------------------- cloze
@@ -131,10 +110,9 @@ def make_cloze_task(text: str, tokenizer, n_questions: int = 100, n_candidates: 
     """
     if not isinstance(text, str) or not text.strip():
         raise ValueError("make_cloze_task needs a non-empty held-out text (str).")
-    for value, name, low in ((n_questions, "n_questions", 1), (n_candidates, "n_candidates", 2),
-                             (context_chars, "context_chars", 20)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+    n_questions = check_int(n_questions, "n_questions", minimum=1)
+    n_candidates = check_int(n_candidates, "n_candidates", minimum=2)
+    context_chars = check_int(context_chars, "context_chars", minimum=20)
     single = {}
 
     def one_token(word: str) -> bool:
@@ -216,8 +194,7 @@ def summary_pairs(documents: Sequence[str], n: int, min_body_chars: int = 200, s
     """
     if isinstance(documents, str):
         raise ValueError("documents must be a list of str (e.g. Corpus.documents), not one str.")
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}.")
+    n = check_int(n, "n", minimum=1)
     pairs = []
     for doc in documents:
         head, sep, body = doc.strip().partition("\n\n")
@@ -245,8 +222,7 @@ def line_completion_task(documents: Sequence[str], n: int, context_chars: int = 
     """
     if isinstance(documents, str):
         raise ValueError("documents must be a list of source files (str), not one str.")
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive int, got {n!r}.")
+    n = check_int(n, "n", minimum=1)
     spots = []
     for d, doc in enumerate(documents):
         start = 0
@@ -268,10 +244,6 @@ def line_completion_task(documents: Sequence[str], n: int, context_chars: int = 
 
 def complete_line(model, tokenizer, prompt: str, max_new_tokens: int = 24) -> str:
     """Greedy continuation of ``prompt`` up to the end of the line (the newline is not returned)."""
-    import torch
-
-    from .generation import greedy_decode
-
     ids = torch.tensor(tokenizer.encode(prompt))  # (T,)
     out = greedy_decode(model, ids, max_new_tokens)  # (T + n,)
     text = tokenizer.decode(out[len(ids):].tolist())
@@ -349,31 +321,28 @@ class AccuracyInterval:
     chance: float
     p_value: float
 
-    @property
-    def accuracy(self) -> float:
-        return self.correct / self.n
-
     def __str__(self) -> str:
         return (f"{self.correct}/{self.n} = {self.accuracy:.0%} (95% interval {self.low:.0%}-{self.high:.0%}; "
                 f"chance {self.chance:.0%}, p = {self.p_value:.2g})")
+
+    @property
+    def accuracy(self) -> float:
+        """correct / n, in [0, 1]."""
+        return self.correct / self.n
 
 
 def accuracy_interval(correct: int, n: int, chance: float, confidence: float = 0.95) -> AccuracyInterval:
     """Exact binomial interval for ``correct / n`` and the one-sided p-value against ``chance``."""
     from scipy.stats import binomtest
 
-    for value, name in ((correct, "correct"), (n, "n")):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-            raise ValueError(f"{name} must be a non-negative int, got {value!r}.")
-    if n == 0 or correct > n:
+    correct, n = check_int(correct, "correct", minimum=0), check_int(n, "n", minimum=1)
+    if correct > n:
         raise ValueError(f"need 0 <= correct <= n and n >= 1, got correct={correct}, n={n}.")
-    if not (isinstance(chance, numbers.Real) and 0 < chance < 1):
-        raise ValueError(f"chance must be in (0, 1), e.g. 1 / n_candidates, got {chance!r}.")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}.")
-    ci = binomtest(int(correct), int(n), 0.5).proportion_ci(confidence, method="exact")
-    p = binomtest(int(correct), int(n), float(chance), alternative="greater").pvalue
-    return AccuracyInterval(int(correct), int(n), float(ci.low), float(ci.high), float(chance), float(p))
+    chance = check_fraction(chance, "chance (e.g. 1 / n_candidates)")
+    confidence = check_fraction(confidence, "confidence")
+    ci = binomtest(correct, n, 0.5).proportion_ci(confidence, method="exact")
+    p = binomtest(correct, n, chance, alternative="greater").pvalue
+    return AccuracyInterval(correct, n, float(ci.low), float(ci.high), chance, float(p))
 
 
 # ----------------------------------------------------------------------------- agreement

@@ -27,19 +27,23 @@ What it promises the learner:
 - a mismatch shows what was expected and what came back at *one* position of a small
   case, never the solution itself.
 
-The checks here are for learning only. The grade comes from hidden tests
-(``course_lib.hidden_tests_NN``) with other inputs, run by ``python -m course_lib.grade``.
+The checks here are for learning only. The grade comes from hidden tests with other
+inputs (``course_grader.hidden_tests``), run by ``python -m course_grader``. Both compare
+tensors by the same rule, :func:`compare`, so a check cell and the grade never disagree
+about what counts as close enough.
 
 This module prints, unlike the rest of ``course_lib``: printing feedback is its job.
 """
 from __future__ import annotations
 
+import math
 import sys
+from dataclasses import dataclass, replace
 from typing import Any, Sequence
 
 import torch
 
-__all__ = ["checking", "Checker", "PASS", "FAIL", "TODO"]
+__all__ = ["checking", "Checker", "compare", "Mismatch", "PASS", "FAIL", "TODO"]
 
 PASS, FAIL, TODO = "✓", "✗", "…"
 _MAX_MESSAGE = 300  # characters of an exception message shown to the learner
@@ -64,6 +68,94 @@ def _fmt(value: Any) -> str:
 
 def _type_name(value: Any) -> str:
     return type(value).__name__ if not isinstance(value, torch.Tensor) else "torch.Tensor"
+
+
+def _not_a_tensor(got: Any) -> str:
+    return (f"expected a torch.Tensor, got {_type_name(got)}"
+            + (" (did the function forget to `return`?)" if got is None else ""))
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """Why a tensor does not match its reference; what :func:`compare` returns.
+
+    Attributes:
+        kind: ``"type"`` (not a tensor), ``"shape"``, ``"dtype"`` (complex values, or
+            integers where floating-point values were expected) or ``"values"``.
+        message: one line for the learner, e.g. ``"at index (1, 0) expected 0.3333, got nan
+            (1 of 6 values differ); NaN appeared: ..."`` (without the name of the value).
+        index, expected, got: for ``"values"``, the first position that differs (a tuple,
+            ``()`` for a 0-d tensor) and the two Python numbers there.
+        bad, total: for ``"values"``, how many elements differ, of how many.
+    """
+
+    kind: str
+    message: str
+    index: tuple = ()
+    expected: Any = None
+    got: Any = None
+    bad: int = 0
+    total: int = 0
+
+    @property
+    def nonfinite(self) -> str:
+        """``"nan"`` or ``"inf"`` when the returned value at ``index`` is one (a hint is due), else ``""``."""
+        if isinstance(self.got, float) and math.isnan(self.got):
+            return "nan"
+        if isinstance(self.got, float) and math.isinf(self.got):
+            return "inf"
+        return ""
+
+
+def compare(got: Any, expected: Any, atol: float = 1e-5, rtol: float = 1e-4) -> Mismatch | None:
+    """The course's one rule for "``got`` matches ``expected``"; None when it does, else a :class:`Mismatch`.
+
+    Both the check cells (:meth:`Checker.close`) and the hidden tests
+    (``course_grader.testkit.expect_close``) use it, so instant feedback and the grade agree:
+
+    - ``got`` must be a ``torch.Tensor`` of exactly ``expected``'s shape (``expected`` may
+      be anything ``torch.as_tensor`` takes); empty tensors of that shape match;
+    - a bool or integer ``expected`` must be matched exactly (``got`` of any real dtype);
+    - a floating-point ``expected`` needs floating-point ``got`` (integers are a dtype
+      mismatch) with, element by element in float64, ``|got - expected| <= atol + rtol * |expected|``
+      (``torch.isclose``; the boundary itself passes). NaN never matches, not even NaN;
+      an infinity matches only the same infinity;
+    - complex ``got`` never matches (the course's values are real).
+
+    Raises ValueError for negative tolerances or a complex ``expected`` (a mistake in the check itself).
+    """
+    if atol < 0 or rtol < 0:
+        raise ValueError(f"compare: atol and rtol must be >= 0, got atol={atol}, rtol={rtol}.")
+    if not isinstance(got, torch.Tensor):
+        return Mismatch("type", _not_a_tensor(got))
+    e = torch.as_tensor(expected).detach().cpu()
+    g = got.detach().cpu()
+    if e.is_complex():
+        raise ValueError("compare: the reference is complex; compare real and imaginary parts separately.")
+    if tuple(g.shape) != tuple(e.shape):
+        return Mismatch("shape", f"expected shape {tuple(e.shape)}, got {tuple(g.shape)}")
+    if g.is_complex():
+        return Mismatch("dtype", f"expected real values, got dtype {g.dtype}")
+    if e.is_floating_point() and not g.is_floating_point():
+        return Mismatch("dtype", f"expected floating-point values, got dtype {g.dtype}")
+    if g.numel() == 0:
+        return None
+    if not e.is_floating_point():  # bool or integer reference: exact
+        bad = (g.to(torch.float64) != e.to(torch.float64)) if g.is_floating_point() else (g != e)
+    else:
+        g64, e64 = g.to(torch.float64), e.to(torch.float64)
+        bad = ~torch.isclose(g64, e64, atol=atol, rtol=rtol, equal_nan=False)
+        bad &= ~((g64 == e64) & torch.isinf(e64))  # equal infinities are fine
+    if not bad.any():
+        return None
+    idx = tuple(int(i) for i in bad.nonzero()[0])
+    gv, ev = g[idx].item(), e[idx].item()
+    n_bad, total = int(bad.sum()), bad.numel()
+    m = Mismatch("values", "", idx, ev, gv, n_bad, total)
+    hint = {"nan": "; NaN appeared: did exp overflow, or 0/0 or -inf - (-inf) happen?",
+            "inf": "; inf appeared: did exp overflow?"}.get(m.nonfinite, "")
+    where = f"at index {idx}" if idx else "value"
+    return replace(m, message=f"{where} expected {_fmt(ev)}, got {_fmt(gv)} ({n_bad} of {total} values differ){hint}")
 
 
 def learner_line(exc: BaseException) -> str:
@@ -122,8 +214,7 @@ class Checker:
         """A torch.Tensor came back. Stops the block if not."""
         if isinstance(got, torch.Tensor):
             return True
-        self._result(False, what, f"expected a torch.Tensor, got {_type_name(got)}"
-                     + (" (did the function forget to `return`?)" if got is None else ""))
+        self._result(False, what, _not_a_tensor(got))
         raise _StopChecks
 
     def unpack(self, got: Any, names: Sequence[str], what: str = "result") -> tuple:
@@ -152,37 +243,18 @@ class Checker:
         return self._result(False, what, f"expected dtype {expected}, got {got.dtype}")
 
     def close(self, got: Any, expected: Any, what: str = "result", atol: float = 1e-5, rtol: float = 1e-4) -> bool:
-        """Values agree with ``expected`` within ``atol + rtol * |expected|`` (exactly for bool/int).
+        """Values agree with ``expected`` by :func:`compare` (the rule the hidden tests use too).
 
-        On a mismatch it shows one position: the expected and the returned value there.
+        A wrong type or shape stops the block; on a value mismatch it shows one position:
+        the expected and the returned value there.
         """
-        self.tensor(got, what)
-        expected = torch.as_tensor(expected)
-        if tuple(got.shape) != tuple(expected.shape):
-            self._result(False, what, f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}")
+        m = compare(got, expected, atol=atol, rtol=rtol)
+        if m is None:
+            return self._result(True, what, "values match" if got.numel() else "values match (empty)")
+        self._result(False, what, m.message)
+        if m.kind in ("type", "shape"):
             raise _StopChecks
-        g, e = got.detach().cpu(), expected.detach().cpu()
-        if g.numel() == 0:
-            return self._result(True, what, "values match (empty)")
-        exact = not (g.is_floating_point() or g.is_complex()) and not (e.is_floating_point() or e.is_complex())
-        if exact:
-            bad = g != e.to(g.dtype)
-        else:
-            g64, e64 = g.to(torch.float64), e.to(torch.float64)
-            bad = ~torch.isclose(g64, e64, atol=atol, rtol=rtol, equal_nan=False)
-            bad &= ~((g64 == e64) & torch.isinf(e64))  # equal infinities are fine
-        if not bad.any():
-            return self._result(True, what, "values match")
-        idx = tuple(int(i) for i in bad.nonzero()[0])
-        gv, ev = g[idx].item(), e[idx].item()
-        where = f"at index {idx}" if idx else "value"
-        hint = ""
-        if isinstance(gv, float) and gv != gv:
-            hint = "; NaN appeared: did exp overflow, or 0/0 or -inf - (-inf) happen?"
-        elif isinstance(gv, float) and gv in (float("inf"), float("-inf")):
-            hint = "; inf appeared: did exp overflow?"
-        return self._result(False, what, f"{where} expected {_fmt(ev)}, got {_fmt(gv)}"
-                            + f" ({int(bad.sum())} of {bad.numel()} values differ){hint}")
+        return False
 
     def equal(self, got: Any, expected: Any, what: str = "result") -> bool:
         """``got == expected`` for plain Python values (numbers, tuples, strings)."""

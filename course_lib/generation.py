@@ -34,33 +34,26 @@ GPT can generate past it. The logits then differ from the cached ones by roundin
 ``next_token_distribution`` is the logic behind chapter 06's temperature / top-k / top-p
 sliders: one call maps logits to the distribution that would be sampled from.
 
-Which model to decode from: ``course_model_path()`` is the folder of the course model that
-ships with the course (``models/course_gpt``, built by ``course_lib.course_model``), and
-``model_source(use_gpt2)`` returns that folder, or ``"gpt2"`` when the learner asked for
-the real GPT-2 and it can be loaded (cached, or the Hub is reachable).
+Which kinds of model work, and how their logits are obtained, is ``course_lib.adapter``'s
+business (``next_token_logits``, ``inference``); which model to load is
+``course_lib.course_model``'s (``model_source``, ``course_model_path``).
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
-import pathlib
-import socket
-import sys
-import warnings
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from .adapter import as_batch, inference, model_device, next_token_logits
+from .validation import check_int
+
 __all__ = [
-    "REBUILD_COMMAND",
-    "course_model_path",
-    "gpt2_available",
-    "model_source",
-    "model_logits",
-    "next_token_logits",
-    "context_length_of",
+    "check_temperature",
+    "check_top_k",
+    "check_top_p",
     "apply_temperature",
     "apply_repetition_penalty",
     "filter_logits",
@@ -68,184 +61,12 @@ __all__ = [
     "greedy_decode",
     "sample",
     "beam_search",
+    "beam_search_beams",
     "Beam",
 ]
 
 
-# ----------------------------------------------------------------------------- which model
-
-REBUILD_COMMAND = "python -m course_lib.course_model build --out models/course_gpt"
-_REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
-_GPT2_FILES = ("config.json", "model.safetensors", "tokenizer.json")
-
-
-def course_model_path(root: str | pathlib.Path | None = None) -> pathlib.Path:
-    """The folder of the course model, ``<repository>/models/course_gpt``, checked to exist.
-
-    ``root`` is the repository root (default: the one this package lives in). Raises a
-    FileNotFoundError that gives the command to rebuild the model when it is missing.
-    """
-    root = _REPO_ROOT if root is None else pathlib.Path(root)
-    folder = root / "models" / "course_gpt"
-    missing = [name for name in ("config.json", "model.safetensors", "tokenizer.json") if not (folder / name).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"the course model is missing from {folder} (no {', '.join(missing)}). Rebuild it from the repository "
-            f"root ({root}) with:\n    {REBUILD_COMMAND}\n(about 10-15 minutes on a 2-core CPU; "
-            "add --overwrite if the folder holds an incomplete model)."
-        )
-    return folder
-
-
-def gpt2_available(timeout_s: float = 2.0) -> tuple[bool, str]:
-    """Whether the real ``gpt2`` can be loaded now, and why: ``(ok, reason)``.
-
-    True when its files are in the Hugging Face cache (works offline), or when the
-    Hugging Face libraries are allowed online (``HF_HUB_OFFLINE=0`` set before Python
-    started) and huggingface.co answers within ``timeout_s`` seconds. Never downloads and
-    never waits longer than ``timeout_s``.
-    """
-    from huggingface_hub import constants, try_to_load_from_cache
-
-    cached = [name for name in _GPT2_FILES if isinstance(try_to_load_from_cache("gpt2", name), str)]
-    if len(cached) == len(_GPT2_FILES):
-        return True, "gpt2 is in the Hugging Face cache"
-    if constants.HF_HUB_OFFLINE:
-        return False, ("gpt2 is not in the Hugging Face cache and the Hugging Face libraries are offline "
-                       "(HF_HUB_OFFLINE=1, the course's default); start Jupyter with HF_HUB_OFFLINE=0 "
-                       "to download it")
-    try:
-        with socket.create_connection(("huggingface.co", 443), timeout=timeout_s):
-            pass
-    except OSError:
-        return False, f"gpt2 is not in the Hugging Face cache and huggingface.co did not answer within {timeout_s:g} s"
-    return True, "huggingface.co is reachable: gpt2 will be downloaded (about 550 MB) on first use"
-
-
-def model_source(use_gpt2: bool = False) -> str:
-    """What to pass to ``from_pretrained`` / ``pipeline(model=...)``: the course model or ``"gpt2"``.
-
-    ``use_gpt2=False`` (the default) gives the course model's folder, as a string.
-    ``use_gpt2=True`` gives ``"gpt2"`` if ``gpt2_available()``; otherwise it warns, saying
-    why, and gives the course model's folder, so the same cells run either way.
-    """
-    if not isinstance(use_gpt2, bool):
-        raise ValueError(f"use_gpt2 must be True or False, got {use_gpt2!r}.")
-    if use_gpt2:
-        ok, reason = gpt2_available()
-        if ok:
-            return "gpt2"
-        warnings.warn(f"using the course model instead of gpt2: {reason}.", stacklevel=2)
-    return str(course_model_path())
-
-
-# ----------------------------------------------------------------------------- models
-
-
-def _is_hf_model(model) -> bool:
-    """True for a transformers ``PreTrainedModel`` (without importing transformers)."""
-    transformers = sys.modules.get("transformers")
-    return transformers is not None and isinstance(model, transformers.PreTrainedModel)
-
-
-def context_length_of(model) -> int | None:
-    """The longest prefix ``model`` reads, in tokens, or None if it has no known limit.
-
-    ``config.context_length`` for a course GPT; ``config.n_positions`` (GPT-2) or
-    ``config.max_position_embeddings`` for a transformers model.
-    """
-    config = getattr(model, "config", None)
-    for name in ("context_length", "n_positions", "max_position_embeddings"):
-        value = getattr(config, name, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
-def _model_device(model) -> torch.device:
-    try:
-        return next(model.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
-
-
-def model_logits(model, ids: torch.Tensor) -> torch.Tensor:
-    """Logits of a causal LM for every position: (B, T) int64 ids -> (B, T, V) float32.
-
-    The adapter that lets every function here take either kind of model:
-    a course GPT returns ``(logits, loss)``, a transformers model returns an output with
-    ``.logits``, and any module that returns a (B, T, V) tensor works too. It does not
-    crop or switch off gradients; ``next_token_logits`` does both.
-    """
-    ids = ids.to(_model_device(model))
-    if _is_hf_model(model):
-        out = model(input_ids=ids, use_cache=False)
-    else:
-        out = model(ids)
-    if isinstance(out, (tuple, list)):
-        logits = out[0]
-    elif hasattr(out, "logits"):
-        logits = out.logits
-    else:
-        logits = out
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 3 or logits.shape[:2] != ids.shape:
-        raise ValueError(
-            f"the model must return (B, T, V) logits for (B, T) ids {tuple(ids.shape)}: a course GPT, "
-            f"a transformers causal LM, or a module returning a tensor; got {type(out).__name__}."
-        )
-    return logits.float()
-
-
-def next_token_logits(model, ids: torch.Tensor) -> torch.Tensor:
-    """Logits of the token that follows each row of ``ids``: (B, T) -> (B, V) float32.
-
-    Keeps only the last ``context_length_of(model)`` tokens (what the model can read)
-    and runs without gradients.
-    """
-    limit = context_length_of(model)
-    if limit is not None and ids.shape[1] > limit:
-        ids = ids[:, -limit:]  # (B, limit)
-    with torch.no_grad():
-        return model_logits(model, ids)[:, -1, :]  # (B, V)
-
-
-@contextlib.contextmanager
-def _inference(model):
-    """Evaluation mode (no dropout) and no gradients; restores the previous mode after."""
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        if was_training:
-            model.train()
-
-
 # ----------------------------------------------------------------------------- checks
-
-
-def _as_batch(ids, name: str = "ids") -> tuple[torch.Tensor, bool]:
-    """Token ids as (B, T) int64, and whether they came as one (T,) sequence."""
-    if isinstance(ids, (list, tuple)):
-        try:
-            ids = torch.tensor(ids, dtype=torch.long)
-        except (TypeError, ValueError):
-            raise ValueError(f"{name} must be a list of ints or an integer tensor.") from None
-    if not isinstance(ids, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of token ids, got {type(ids).__name__}; use torch.tensor(...).")
-    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-        raise ValueError(f"{name} must hold integer token ids, got dtype {ids.dtype}; use {name}.long().")
-    if ids.dim() not in (1, 2):
-        raise ValueError(f"{name} must have shape (T,) or (B, T), got {tuple(ids.shape)}.")
-    one = ids.dim() == 1
-    ids = ids.long().unsqueeze(0) if one else ids.long()
-    if ids.shape[1] == 0 or ids.shape[0] == 0:
-        raise ValueError(f"{name} is empty; give at least one token to condition on (e.g. a BOS or <|endoftext|> id).")
-    if bool((ids < 0).any()):
-        raise ValueError(f"{name} holds negative ids (e.g. {ids[ids < 0][:3].tolist()}); token ids are >= 0.")
-    return ids, one
 
 
 def _check_logits(logits, name: str = "logits") -> torch.Tensor:
@@ -258,13 +79,8 @@ def _check_logits(logits, name: str = "logits") -> torch.Tensor:
     return logits
 
 
-def _check_count(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return int(value)
-
-
-def _check_temperature(temperature) -> float:
+def check_temperature(temperature) -> float:
+    """``temperature`` as a float; ValueError unless it is a finite number >= 0 (0 means greedy)."""
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not math.isfinite(temperature):
         raise ValueError(f"temperature must be a finite number >= 0, got {temperature!r}.")
     if temperature < 0:
@@ -275,7 +91,8 @@ def _check_temperature(temperature) -> float:
     return float(temperature)
 
 
-def _check_top_k(top_k) -> int | None:
+def check_top_k(top_k) -> int | None:
+    """``top_k`` as an int >= 1, or None (no top-k filter); ValueError otherwise (0 is refused here)."""
     if top_k is None:
         return None
     if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
@@ -283,7 +100,8 @@ def _check_top_k(top_k) -> int | None:
     return int(top_k)
 
 
-def _check_top_p(top_p) -> float | None:
+def check_top_p(top_p) -> float | None:
+    """``top_p`` as a float in (0, 1], or None (no top-p filter); ValueError otherwise."""
     if top_p is None:
         return None
     if isinstance(top_p, bool) or not isinstance(top_p, numbers.Real) or not 0.0 < top_p <= 1.0:
@@ -317,7 +135,7 @@ def apply_temperature(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     softmax puts all the probability there (shared equally between exact ties).
     """
     logits = _check_logits(logits)
-    temperature = _check_temperature(temperature)
+    temperature = check_temperature(temperature)
     if temperature == 0.0:
         best = logits.max(dim=-1, keepdim=True).values  # (..., 1)
         return logits.masked_fill(logits < best, float("-inf"))
@@ -342,7 +160,7 @@ def apply_repetition_penalty(logits: torch.Tensor, ids: torch.Tensor, penalty: f
         raise ValueError(f"penalty must be a positive number (1.0 = no penalty, about 1.2 is typical), got {penalty!r}.")
     one = logits.dim() == 1
     batch = logits.unsqueeze(0) if one else logits  # (B, V)
-    ids, _ = _as_batch(ids)
+    ids, _ = as_batch(ids)
     ids = ids.to(batch.device)
     if ids.shape[0] != batch.shape[0]:
         raise ValueError(f"ids has {ids.shape[0]} rows but logits has {batch.shape[0]}; give one row of ids per row of logits.")
@@ -380,8 +198,8 @@ def filter_logits(logits: torch.Tensor, top_k: int | None = None, top_p: float |
     the cut, which of them go follows ``torch.sort``'s order, as in transformers.
     """
     logits = _check_logits(logits)
-    top_k, top_p = _check_top_k(top_k), _check_top_p(top_p)
-    min_tokens_to_keep = _check_count(min_tokens_to_keep, "min_tokens_to_keep", 1)
+    top_k, top_p = check_top_k(top_k), check_top_p(top_p)
+    min_tokens_to_keep = check_int(min_tokens_to_keep, "min_tokens_to_keep", minimum=1)
     if top_k is not None:
         k = min(max(top_k, min_tokens_to_keep), logits.shape[-1])
         kth_best = torch.topk(logits, k).values[..., -1:]  # (..., 1): the k-th highest logit
@@ -418,16 +236,16 @@ def next_token_distribution(logits: torch.Tensor, temperature: float = 1.0, top_
 
 def _decode_loop(model, ids, max_new_tokens, choose, repetition_penalty, eos_token_id, pad_token_id):
     """Shared loop of greedy decoding and sampling: ``choose(logits (B, V)) -> (B,)`` ids."""
-    ids, one = _as_batch(ids)
-    max_new_tokens = _check_count(max_new_tokens, "max_new_tokens", 0)
+    ids, one = as_batch(ids)
+    max_new_tokens = check_int(max_new_tokens, "max_new_tokens", minimum=0)
     eos = _eos_list(eos_token_id)
     if pad_token_id is None:
         pad_token_id = eos[0] if eos else 0
-    pad_token_id = _check_count(pad_token_id, "pad_token_id", 0)
-    ids = ids.to(_model_device(model))
+    pad_token_id = check_int(pad_token_id, "pad_token_id", minimum=0)
+    ids = ids.to(model_device(model))
     eos_t = torch.tensor(eos, dtype=torch.long, device=ids.device)
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)  # (B,)
-    with _inference(model):
+    with inference(model):
         for _ in range(max_new_tokens):
             logits = next_token_logits(model, ids)  # (B, V)
             if repetition_penalty is not None:
@@ -488,13 +306,13 @@ def sample(model, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int
         top_k=..., top_p=..., max_new_tokens=n)`` on a CPU (pass ``top_k=0`` there for
         no top-k: its default is 50), up to rounding-level differences in the logits.
     """
-    temperature = _check_temperature(temperature)
-    top_k, top_p = _check_top_k(top_k), _check_top_p(top_p)
+    temperature = check_temperature(temperature)
+    top_k, top_p = check_top_k(top_k), check_top_p(top_p)
     if temperature == 0.0:
         return greedy_decode(model, ids, max_new_tokens, eos_token_id, pad_token_id, repetition_penalty)
     if generator is None:
-        seed = _check_count(seed, "seed", 0)
-        generator = torch.Generator(device=_model_device(model)).manual_seed(seed)
+        seed = check_int(seed, "seed", minimum=0)
+        generator = torch.Generator(device=model_device(model)).manual_seed(seed)
     elif not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}.")
 
@@ -525,8 +343,7 @@ class Beam:
 
 
 def beam_search(model, ids, num_beams: int, max_new_tokens: int, length_penalty: float = 1.0,
-                eos_token_id: int | list[int] | None = None, early_stopping: bool | str = False,
-                return_beams: bool = False):
+                eos_token_id: int | list[int] | None = None, early_stopping: bool | str = False) -> torch.Tensor:
     """Beam search: keep the ``num_beams`` most probable prefixes at every step.
 
     Each step extends every live beam by every token, scores each candidate by its total
@@ -557,11 +374,11 @@ def beam_search(model, ids, num_beams: int, max_new_tokens: int, length_penalty:
         eos_token_id: optional end-of-sequence id(s); None: every hypothesis is
             ``max_new_tokens`` long and the length penalty cannot change the ranking.
         early_stopping: True, False or "never", as in ``generate``.
-        return_beams: also return every finished hypothesis, best first.
 
     Returns:
-        The best hypothesis as ids, shaped like ``ids`` ((T + n,) or (1, T + n)); with
-        ``return_beams=True``, ``(best_ids, beams)`` with ``beams`` a list of ``Beam``.
+        The best hypothesis as ids, shaped like ``ids``: (T + n,) or (1, T + n).
+        ``beam_search_beams`` (same arguments) returns every finished hypothesis instead,
+        with its log-probability and score.
 
     What matches transformers 5 (``generate(num_beams=k, do_sample=False,
     length_penalty=..., early_stopping=..., eos_token_id=...)``, tested): the candidates
@@ -576,24 +393,35 @@ def beam_search(model, ids, num_beams: int, max_new_tokens: int, length_penalty:
     covered: sampling beams (``do_sample=True``), ``num_return_sequences``, batches of
     prompts, and logits processors such as a repetition penalty inside beam search.
     """
-    prompt, one = _as_batch(ids)
+    _, one = as_batch(ids)
+    best = beam_search_beams(model, ids, num_beams, max_new_tokens, length_penalty, eos_token_id,
+                             early_stopping)[0].ids.clone()  # (T + n,)
+    return best if one else best.unsqueeze(0)
+
+
+def beam_search_beams(model, ids, num_beams: int, max_new_tokens: int, length_penalty: float = 1.0,
+                      eos_token_id: int | list[int] | None = None, early_stopping: bool | str = False) -> list[Beam]:
+    """The search of ``beam_search`` (same arguments), returning every finished hypothesis.
+
+    Returns:
+        Up to ``num_beams`` ``Beam`` objects, best score first; ``[0].ids`` is what
+        ``beam_search`` returns (as (T + n,)). With ``max_new_tokens=0`` the one beam is
+        the prompt, with log-probability and score 0.
+    """
+    prompt, _ = as_batch(ids)
     if prompt.shape[0] != 1:
-        raise ValueError(f"beam_search takes one prompt, got a batch of {prompt.shape[0]}; call it once per prompt.")
-    num_beams = _check_count(num_beams, "num_beams", 1)
-    max_new_tokens = _check_count(max_new_tokens, "max_new_tokens", 0)
+        raise ValueError(f"beam search takes one prompt, got a batch of {prompt.shape[0]}; call it once per prompt.")
+    num_beams = check_int(num_beams, "num_beams", minimum=1)
+    max_new_tokens = check_int(max_new_tokens, "max_new_tokens", minimum=0)
     if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real) or not math.isfinite(length_penalty):
         raise ValueError(f"length_penalty must be a finite number (1.0 is the usual choice), got {length_penalty!r}.")
     if early_stopping not in (True, False, "never"):
         raise ValueError(f"early_stopping must be True, False or 'never', got {early_stopping!r}.")
     eos = _eos_list(eos_token_id)
-    device = _model_device(model)
+    device = model_device(model)
     prompt = prompt.to(device)
-    n_prompt = prompt.shape[1]
     if max_new_tokens == 0:
-        best = prompt.clone()
-        beams = [Beam(best[0], 0.0, 0.0)]
-        best = best[0] if one else best
-        return (best, beams) if return_beams else best
+        return [Beam(prompt[0].clone(), 0.0, 0.0)]
 
     eos_t = torch.tensor(eos, dtype=torch.long, device=device)
     n_candidates = max(2, 1 + len(eos)) * num_beams  # enough that num_beams of them do not end
@@ -601,7 +429,7 @@ def beam_search(model, ids, num_beams: int, max_new_tokens: int, length_penalty:
     live_scores = torch.zeros(1, device=device)  # (n_live,) float32: total log-probability
     finished: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # (score, logprob, ids), best first
 
-    with _inference(model):
+    with inference(model):
         for step in range(max_new_tokens):
             n_new = step + 1  # generated tokens in a candidate of this step
             last_step = n_new == max_new_tokens
@@ -634,7 +462,4 @@ def beam_search(model, ids, num_beams: int, max_new_tokens: int, length_penalty:
                 if not bool(best_possible > finished[-1][0]):
                     break
 
-    beams = [Beam(h_ids, logprob.item(), score.item()) for score, logprob, h_ids in finished]
-    best = beams[0].ids.clone()
-    best = best if one else best.unsqueeze(0)
-    return (best, beams) if return_beams else best
+    return [Beam(h_ids, logprob.item(), score.item()) for score, logprob, h_ids in finished]

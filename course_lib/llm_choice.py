@@ -28,7 +28,8 @@ Four questions decide whether a model is usable for a job, and each has a formul
 
 Everything here is arithmetic on stated assumptions (data-sheet peaks, a utilisation,
 a price); real systems add activations, fragmentation, communication and idle time.
-``choice_widget()`` puts sliders on ``plan`` (ipywidgets are imported only there).
+The accelerators come from ``course_lib.compute.GPUS``, the package's one GPU table.
+Chapter 07c's sliders on ``plan`` are ``course_lib.labs.ch07_deployment.choice_widget``.
 """
 from __future__ import annotations
 
@@ -36,12 +37,10 @@ import math
 import numbers
 from dataclasses import dataclass
 
-from .compute import BYTES_PER_PARAM, GPU_PEAK_FLOPS, memory_bytes
-from .cost import GPU_MEMORY_BYTES
+from .compute import BYTES_PER_PARAM, GPUSpec, gpu_spec, memory_bytes
+from .validation import check_fraction, check_int, check_nonnegative, check_positive
 
 __all__ = [
-    "GPU",
-    "GPUS",
     "ModelShape",
     "KNOWN_MODELS",
     "shape_from_params",
@@ -55,47 +54,7 @@ __all__ = [
     "training_energy",
     "Plan",
     "plan",
-    "choice_widget",
 ]
-
-
-# ----------------------------------------------------------------------------- hardware
-
-
-@dataclass(frozen=True)
-class GPU:
-    """One accelerator, from its data sheet.
-
-    Attributes:
-        name: e.g. ``"H100 SXM"``.
-        peak_flops: dense bf16 peak, FLOP/s (no sparsity).
-        memory_bytes: memory of one GPU, bytes.
-        bandwidth: memory bandwidth, bytes per second.
-        watts: maximum board power (TDP), watts.
-    """
-
-    name: str
-    peak_flops: float
-    memory_bytes: float
-    bandwidth: float
-    watts: float
-
-
-# NVIDIA data sheets: A100 80GB SXM (312 TFLOP/s bf16, 2,039 GB/s, 400 W);
-# H100 SXM (989 TFLOP/s bf16 dense, 3.35 TB/s, up to 700 W). Peaks and memory sizes
-# come from course_lib.compute and course_lib.cost so the chapters agree.
-GPUS = {
-    "A100": GPU("A100", GPU_PEAK_FLOPS["A100 (bf16)"], GPU_MEMORY_BYTES["A100"], 2.039e12, 400.0),
-    "H100 SXM": GPU("H100 SXM", GPU_PEAK_FLOPS["H100 SXM (bf16)"], GPU_MEMORY_BYTES["H100 SXM"], 3.35e12, 700.0),
-}
-
-
-def _gpu(gpu) -> GPU:
-    if isinstance(gpu, GPU):
-        return gpu
-    if gpu not in GPUS:
-        raise ValueError(f"gpu must be one of {sorted(GPUS)} or a course_lib.llm_choice.GPU, got {gpu!r}.")
-    return GPUS[gpu]
 
 
 # ----------------------------------------------------------------------------- model shapes
@@ -142,18 +101,6 @@ KNOWN_MODELS = {
 }
 
 
-def _positive(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
-    return float(value)
-
-
-def _count(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def _dtype(dtype: str) -> float:
     if dtype not in BYTES_PER_PARAM:
         raise ValueError(f"dtype must be one of {sorted(BYTES_PER_PARAM)}, got {dtype!r}.")
@@ -168,8 +115,9 @@ def shape_from_params(n_params: float, width_per_layer: int = 128, head_dim: int
     d_model = (N x 128 / 12)^(1/3), rounded to a multiple of ``head_dim``. Multi-head
     attention (n_kv_heads = n_head). An approximation for the sliders, not a real model.
     """
-    n_params = _positive(n_params, "n_params")
-    width_per_layer, head_dim = _count(width_per_layer, "width_per_layer"), _count(head_dim, "head_dim")
+    n_params = check_positive(n_params, "n_params")
+    width_per_layer = check_int(width_per_layer, "width_per_layer", minimum=1)
+    head_dim = check_int(head_dim, "head_dim", minimum=1)
     d_model = (n_params * width_per_layer / 12.0) ** (1.0 / 3.0)
     n_head = max(1, round(d_model / head_dim))
     d_model = n_head * head_dim
@@ -189,7 +137,8 @@ def kv_cache_bytes(shape: ModelShape, tokens: int, batch_size: int = 1, dtype: s
     """
     if not isinstance(shape, ModelShape):
         raise ValueError(f"shape must be a ModelShape (see KNOWN_MODELS, shape_from_params), got {type(shape).__name__}.")
-    tokens, batch_size = _count(tokens, "tokens", 0), _count(batch_size, "batch_size")
+    tokens = check_int(tokens, "tokens", minimum=0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
     return 2.0 * shape.n_layer * shape.n_kv_heads * shape.head_dim * tokens * batch_size * _dtype(dtype)
 
 
@@ -291,22 +240,21 @@ def decode_speed(shape: ModelShape, gpu="H100 SXM", dtype: str = "bfloat16", bat
     """
     if not isinstance(shape, ModelShape):
         raise ValueError(f"shape must be a ModelShape (see KNOWN_MODELS, shape_from_params), got {type(shape).__name__}.")
-    g = _gpu(gpu)
-    batch_size, context_tokens = _count(batch_size, "batch_size"), _count(context_tokens, "context_tokens", 0)
-    for value, name in ((utilisation, "utilisation"), (bandwidth_utilisation, "bandwidth_utilisation")):
-        if not (isinstance(value, numbers.Real) and 0 < value <= 1):
-            raise ValueError(f"{name} must be in (0, 1], got {value!r}.")
+    g = gpu_spec(gpu)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    context_tokens = check_int(context_tokens, "context_tokens", minimum=0)
+    check_fraction(utilisation, "utilisation", allow_one=True)
+    check_fraction(bandwidth_utilisation, "bandwidth_utilisation", allow_one=True)
     flops_per_token = 2.0 * shape.n_params + 4.0 * shape.n_layer * shape.d_model * context_tokens
     step_bytes = memory_bytes(shape.n_params, dtype) + kv_cache_bytes(shape, context_tokens, batch_size, kv_dtype)
-    return DecodeSpeed(compute_seconds=flops_per_token * batch_size / (g.peak_flops * utilisation),
+    return DecodeSpeed(compute_seconds=flops_per_token * batch_size / (g.peak("bfloat16") * utilisation),
                        memory_seconds=step_bytes / (g.bandwidth * bandwidth_utilisation), batch_size=batch_size)
 
 
 def dollars_per_million_tokens(tokens_per_second: float, price_per_hour: float) -> float:
     """Dollars per 10^6 generated tokens for a GPU at ``price_per_hour`` producing ``tokens_per_second``."""
-    tokens_per_second = _positive(tokens_per_second, "tokens_per_second")
-    if isinstance(price_per_hour, bool) or not isinstance(price_per_hour, numbers.Real) or price_per_hour < 0:
-        raise ValueError(f"price_per_hour must be >= 0 dollars, got {price_per_hour!r}.")
+    tokens_per_second = check_positive(tokens_per_second, "tokens_per_second")
+    price_per_hour = check_nonnegative(price_per_hour, "price_per_hour")
     return price_per_hour / (tokens_per_second * 3600.0) * 1e6
 
 
@@ -345,13 +293,12 @@ def training_energy(flops: float, achieved_flops_per_device: float, watts: float
     Returns:
         ``Energy(device_hours, kwh, co2_kg)``.
     """
-    flops = _positive(flops, "flops")
-    achieved = _positive(achieved_flops_per_device, "achieved_flops_per_device")
-    watts = _positive(watts, "watts")
+    flops = check_positive(flops, "flops")
+    achieved = check_positive(achieved_flops_per_device, "achieved_flops_per_device")
+    watts = check_positive(watts, "watts")
     if not (isinstance(pue, numbers.Real) and pue >= 1):
         raise ValueError(f"pue must be >= 1 (total facility power / IT power), got {pue!r}.")
-    if not (isinstance(kg_co2_per_kwh, numbers.Real) and kg_co2_per_kwh >= 0):
-        raise ValueError(f"kg_co2_per_kwh must be >= 0, got {kg_co2_per_kwh!r}.")
+    check_nonnegative(kg_co2_per_kwh, "kg_co2_per_kwh")
     hours = flops / achieved / 3600.0
     kwh = hours * watts / 1000.0 * pue
     return Energy(device_hours=hours, kwh=kwh, co2_kg=kwh * kg_co2_per_kwh)
@@ -366,7 +313,7 @@ class Plan:
 
     shape: ModelShape
     dtype: str
-    gpu: GPU
+    gpu: GPUSpec
     inference: MemoryPlan
     training: MemoryPlan | None
     speed_batch1: DecodeSpeed
@@ -427,16 +374,15 @@ def plan(n_params: float | ModelShape, dtype: str = "bfloat16", gpu="H100 SXM", 
         dtype: weight format for inference: float32, bfloat16, float16, int8, int4.
             Training is planned in the same format (bf16 mixed precision for 16-bit
             formats) and is None for int8 / int4.
-        gpu: a key of ``GPUS`` or a ``GPU``.
+        gpu: a key of ``course_lib.compute.GPUS`` (``"A100"``, ``"H100 SXM"``) or a ``GPUSpec``.
         context_tokens: tokens cached per sequence (prompt + output).
         batch_size: sequences decoded together, for the second speed (the first is batch 1).
         price_per_hour: dollars per GPU-hour (an assumption; rental prices vary).
     """
     shape = n_params if isinstance(n_params, ModelShape) else shape_from_params(n_params)
-    g = _gpu(gpu)
+    g = gpu_spec(gpu)
     _dtype(dtype)
-    if isinstance(price_per_hour, bool) or not isinstance(price_per_hour, numbers.Real) or price_per_hour < 0:
-        raise ValueError(f"price_per_hour must be >= 0 dollars, got {price_per_hour!r}.")
+    check_nonnegative(price_per_hour, "price_per_hour")
     training = memory_plan(shape, dtype, training=True) if dtype not in ("int8", "int4") else None
     return Plan(
         shape=shape, dtype=dtype, gpu=g,
@@ -446,36 +392,3 @@ def plan(n_params: float | ModelShape, dtype: str = "bfloat16", gpu="H100 SXM", 
         speed_batch=decode_speed(shape, g, dtype, batch_size, context_tokens),
         price_per_hour=float(price_per_hour), context_tokens=context_tokens,
     )
-
-
-def choice_widget(n_params: float = 7e9, dtype: str = "bfloat16", context_tokens: int = 4096, batch_size: int = 8):
-    """Sliders for model size, format, context, batch and GPU, showing ``plan(...).summary()``.
-
-    Returns an ``ipywidgets.VBox`` whose ``update()`` (pure arithmetic, well under 100 ms)
-    returns the ``Plan`` it shows; ``box.n_slider``, ``box.dtype_menu``, ``box.context_slider``,
-    ``box.batch_slider`` and ``box.gpu_menu`` are the controls.
-    """
-    import ipywidgets as widgets
-
-    n_slider = widgets.FloatLogSlider(value=n_params, base=10, min=8, max=12, step=0.05, description="N params",
-                                      readout_format=".3g")
-    dtype_menu = widgets.Dropdown(options=["float32", "bfloat16", "int8", "int4"], value=dtype, description="format")
-    context_slider = widgets.IntSlider(value=context_tokens, min=256, max=131072, step=256, description="context")
-    batch_slider = widgets.IntSlider(value=batch_size, min=1, max=256, description="batch")
-    gpu_menu = widgets.Dropdown(options=sorted(GPUS), value="H100 SXM", description="GPU")
-    text = widgets.HTML()
-
-    def update(*_):
-        result = plan(n_slider.value, dtype_menu.value, gpu_menu.value, context_slider.value, batch_slider.value)
-        text.value = "<pre>" + result.summary() + "</pre>"
-        return result
-
-    controls = (n_slider, dtype_menu, context_slider, batch_slider, gpu_menu)
-    for w in controls:
-        w.observe(update, names="value")
-    update()
-    box = widgets.VBox([widgets.HBox([n_slider, dtype_menu, gpu_menu]), widgets.HBox([context_slider, batch_slider]),
-                        text])
-    box.update, box.text = update, text
-    box.n_slider, box.dtype_menu, box.context_slider, box.batch_slider, box.gpu_menu = controls
-    return box

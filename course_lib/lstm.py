@@ -15,36 +15,31 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .validation import check_fraction, check_int
+
 __all__ = ["LSTMConfig", "LSTMLanguageModel"]
 
 
 @dataclass
 class LSTMConfig:
-    """Size of an LSTM language model.
+    """Size of an LSTM language model; every size is a positive int, ``dropout`` in [0, 1).
 
-    Attributes:
-        vocab_size: number of token ids.
-        context_length: the window length it is trained on (an LSTM has no hard limit;
-            kept so the trainer and evaluation treat it like a GPT).
-        d_embed: embedding width (Keras' ``embedding_dim``).
-        d_hidden: LSTM state width (Keras' ``units``).
-        n_layer: stacked LSTM layers.
+    ``context_length`` is the window length it is trained on: an LSTM has no hard limit,
+    but the trainer and the evaluations treat it like a GPT. ``dropout`` acts between
+    stacked layers (none with one layer).
     """
 
-    vocab_size: int
-    context_length: int
-    d_embed: int
-    d_hidden: int
-    n_layer: int = 1
-    dropout: float = 0.0
+    vocab_size: int  # number of token ids
+    context_length: int  # tokens per training window
+    d_embed: int  # embedding width (Keras' embedding_dim)
+    d_hidden: int  # LSTM state width (Keras' units)
+    n_layer: int = 1  # stacked LSTM layers
+    dropout: float = 0.0  # between stacked layers
 
     def __post_init__(self):
         for name in ("vocab_size", "context_length", "d_embed", "d_hidden", "n_layer"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"LSTMConfig.{name} must be a positive int, got {value!r}.")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
+            check_int(getattr(self, name), f"LSTMConfig.{name} (a positive int)", minimum=1)
+        check_fraction(self.dropout, "LSTMConfig.dropout", allow_zero=True)
 
 
 class LSTMLanguageModel(nn.Module):

@@ -1,9 +1,9 @@
-"""Evaluation metrics, written out: perplexity, cloze accuracy, BLEU and ROUGE.
+"""Evaluation metrics, written out: sliding-window perplexity, cloze accuracy, BLEU and ROUGE.
 
 Each one is small enough to read in a minute, and each is checked in
 ``tests/test_metrics.py`` against the implementation the field uses:
 
-* ``perplexity(model, ids, context_length, stride)``: exp(mean negative log-likelihood)
+* ``sliding_window_perplexity(model, ids, context_length, stride)``: exp(mean negative log-likelihood)
   of a long text, scored with a sliding window (the Hugging Face "perplexity of
   fixed-length models" method); checked against transformers' own loss.
 * ``sequence_logprob`` and ``cloze_accuracy``: multiple-choice evaluation by comparing
@@ -15,9 +15,9 @@ Each one is small enough to read in a minute, and each is checked in
   ``rouge_score.rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])``.
 
 BLEU and ROUGE need no model and no torch; the perplexity and cloze functions take a
-course GPT or a transformers causal LM (see ``course_lib.generation.model_logits``).
-(``course_lib.units.perplexity(loss)`` is the one-line conversion exp(loss); the
-function here measures the loss first.)
+course GPT or a transformers causal LM (see ``course_lib.adapter``).
+(``course_lib.units.perplexity(loss)`` is the one-line conversion exp(loss);
+``sliding_window_perplexity`` measures the loss first.)
 """
 from __future__ import annotations
 
@@ -32,11 +32,12 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .generation import _as_batch, _inference, _model_device, context_length_of, model_logits
+from .adapter import as_batch, context_length_of, inference, model_device, model_logits
+from .validation import check_int
 
 __all__ = [
     "PerplexityResult",
-    "perplexity",
+    "sliding_window_perplexity",
     "sequence_logprob",
     "cloze_accuracy",
     "tokenize_13a",
@@ -67,13 +68,14 @@ class PerplexityResult(NamedTuple):
 
 
 def _one_sequence(ids, name: str = "ids") -> torch.Tensor:
-    ids, _ = _as_batch(ids, name)
+    ids, _ = as_batch(ids, name)
     if ids.shape[0] != 1:
         raise ValueError(f"{name} must be one sequence, (N,) or (1, N); got {ids.shape[0]} rows. Concatenate them first.")
     return ids[0]  # (N,)
 
 
-def perplexity(model, ids, context_length: int | None = None, stride: int | None = None) -> PerplexityResult:
+def sliding_window_perplexity(model, ids, context_length: int | None = None,
+                              stride: int | None = None) -> PerplexityResult:
     """Perplexity of a long token sequence, scored with a sliding window.
 
     A model reads at most ``context_length`` tokens, so a long text is scored in windows
@@ -107,17 +109,17 @@ def perplexity(model, ids, context_length: int | None = None, stride: int | None
         if limit is None:
             raise ValueError("pass context_length=...: the model does not say how many tokens it reads.")
         context_length = limit
-    context_length = _check_int(context_length, "context_length", 2)
+    context_length = check_int(context_length, "context_length", minimum=2)
     if limit is not None and context_length > limit:
         raise ValueError(f"context_length={context_length} is longer than the model's {limit}; use at most {limit}.")
-    stride = context_length if stride is None else _check_int(stride, "stride", 1)
+    stride = context_length if stride is None else check_int(stride, "stride", minimum=1)
     if stride > context_length:
         raise ValueError(f"stride={stride} must be at most context_length={context_length}, or tokens would be skipped.")
 
-    ids = ids.to(_model_device(model))
+    ids = ids.to(model_device(model))
     total_nll, n_scored = 0.0, 0
     scored_up_to = 1  # tokens [1, scored_up_to) have been scored; token 0 has no context
-    with _inference(model):
+    with inference(model):
         for begin in range(0, n, stride):
             end = min(begin + context_length, n)
             window = ids[begin:end]  # (L,)
@@ -134,12 +136,6 @@ def perplexity(model, ids, context_length: int | None = None, stride: int | None
                 break
     loss = total_nll / n_scored
     return PerplexityResult(perplexity=math.exp(loss), loss=loss, n_tokens=n_scored)
-
-
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 # ----------------------------------------------------------------------------- cloze
@@ -166,11 +162,11 @@ def sequence_logprob(model, context_ids, continuation_ids) -> float:
             f"the continuation has {continuation.numel()} tokens but the model reads {limit}; "
             f"score at most {limit - 1} tokens at a time."
         )
-    full = torch.cat([context, continuation]).to(_model_device(model))  # (T_c + T_x,)
+    full = torch.cat([context, continuation]).to(model_device(model))  # (T_c + T_x,)
     if limit is not None:
         full = full[-limit:]
     n_x = continuation.numel()
-    with _inference(model):
+    with inference(model):
         logprobs = F.log_softmax(model_logits(model, full[None])[0, :-1], dim=-1)  # (T-1, V): predicts full[1:]
     picked = logprobs[-n_x:].gather(1, full[-n_x:, None])  # (T_x, 1): log P(token | everything before it)
     return picked.double().sum().item()
@@ -340,7 +336,7 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str] | Sequence[Sequenc
         A ``BleuResult``; ``.score`` (or ``float(...)``) is the BLEU score.
     """
     reference_lists = _reference_lists(hypotheses, references)
-    max_order = _check_int(max_order, "max_order", 1)
+    max_order = check_int(max_order, "max_order", minimum=1)
     counts, totals = [0] * max_order, [0] * max_order
     hyp_len = ref_len = 0
     for hyp, refs in zip(hypotheses, reference_lists):

@@ -22,18 +22,17 @@ a text counts its distinct n-grams first and looks each up once. Fitting 2 milli
 bytes takes a fraction of a second.
 
 ``data_scale_curve`` measures held-out loss for a grid of training-set sizes and orders
-``n``; ``scale_point`` is the pure function behind the chapter's sliders, and
-``ScaleExplorer`` draws the grid and moves a marker (ipywidgets are imported only there).
+``n``; the chapter's sliders over that grid are in ``course_lib.labs.ch01_ngrams``.
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .units import LN2, perplexity as _perplexity
+from .units import LN2, perplexity
+from .validation import check_fraction, check_int
 
 __all__ = [
     "as_ids",
@@ -41,9 +40,6 @@ __all__ = [
     "NGramModel",
     "ScaleCurve",
     "data_scale_curve",
-    "ScalePoint",
-    "scale_point",
-    "ScaleExplorer",
     "repeat_to_length",
     "inject_noise",
     "count_ops",
@@ -177,8 +173,8 @@ class NGramModel:
         smoothing: ``"add-k"`` or ``"witten-bell"`` (interpolation with every lower order).
 
     ``fit`` counts, ``prob`` gives the next-symbol distribution, ``log_prob`` scores each
-    symbol of a text, ``cross_entropy`` averages it (nats per symbol), ``perplexity`` is
-    its exponential.
+    symbol of a text, ``cross_entropy`` averages it (nats per symbol); its exponential
+    is the perplexity, ``units.perplexity(model.cross_entropy(text))``.
     """
 
     def __init__(self, n: int, k: float = 1.0, vocab_size: int = 256, smoothing: str = "add-k"):
@@ -319,10 +315,6 @@ class NGramModel:
         """Cross-entropy in bits per symbol (= bits per byte for a byte model)."""
         return self.cross_entropy(data, skip) / LN2
 
-    def perplexity(self, data, skip: int | None = None) -> float:
-        """exp(cross-entropy): the size of a uniform choice that would be as surprising."""
-        return _perplexity(self.cross_entropy(data, skip))
-
     def sample(self, length: int, prompt="", seed: int = 0) -> str:
         """Generate ``length`` bytes after ``prompt`` by sampling the model; returns the decoded str.
 
@@ -344,7 +336,7 @@ class NGramModel:
         return bytes(ids[pad:]).decode("utf-8", errors="replace")
 
 
-# -- the data-scale curve and its sliders ----------------------------------------------
+# -- the data-scale curve -------------------------------------------------------------
 @dataclass(frozen=True)
 class ScaleCurve:
     """Held-out loss on a grid: ``loss[i, j]`` is the loss of order ``orders[i]`` trained on ``sizes[j]`` symbols.
@@ -407,173 +399,13 @@ def data_scale_curve(train, val, sizes, orders, k: float = 1.0, smoothing: str =
     return ScaleCurve(sizes, orders, loss, label)
 
 
-@dataclass(frozen=True)
-class ScalePoint:
-    """What the sliders show for one (size, n): the grid point nearest the request.
-
-    ``loss_nats`` is nats per symbol, ``bits`` bits per symbol; ``best_n`` is the order with
-    the lowest loss at this size; ``gain_from_10x_bits`` is how many bits per symbol ten
-    times more data removes at this order (None when the grid does not reach that far).
-    """
-
-    size: int
-    n: int
-    loss_nats: float
-    bits: float
-    perplexity: float
-    best_n: int
-    gain_from_10x_bits: float | None
-
-    def summary(self) -> str:
-        gain = ("beyond the grid" if self.gain_from_10x_bits is None
-                else f"{self.gain_from_10x_bits:.3f} bits/byte")
-        return (f"n = {self.n}, trained on {self.size:,} bytes: held-out loss {self.loss_nats:.3f} nats "
-                f"= {self.bits:.3f} bits per byte, perplexity {self.perplexity:.2f}; "
-                f"best order at this size: n = {self.best_n}; 10x more data would remove {gain}")
-
-
-def _nearest_index(grid: np.ndarray, value: float, log: bool) -> int:
-    g = np.log(grid.astype(float)) if log else grid.astype(float)
-    v = math.log(value) if log else float(value)
-    return int(np.argmin(np.abs(g - v)))
-
-
-def scale_point(curve: ScaleCurve, size: float, n: int) -> ScalePoint:
-    """The slider logic: look up (size, n) in a precomputed ``ScaleCurve`` (nearest grid point, log scale for size).
-
-    Pure and fast (microseconds): nothing is trained here.
-    """
-    if size <= 0:
-        raise ValueError(f"size must be a positive number of symbols, got {size}.")
-    j = _nearest_index(curve.sizes, size, log=True)
-    i = _nearest_index(curve.orders, n, log=False)
-    loss = float(curve.loss[i, j])
-    best_n = int(curve.orders[int(np.argmin(curve.loss[:, j]))])
-    target = curve.sizes[j] * 10
-    gain = None
-    if target <= curve.sizes[-1] * 1.0001:
-        # interpolate the loss at 10x the size linearly in log(size)
-        later = float(np.interp(math.log(target), np.log(curve.sizes.astype(float)), curve.loss[i]))
-        gain = (loss - later) / LN2
-    return ScalePoint(int(curve.sizes[j]), int(curve.orders[i]), loss, loss / LN2, _perplexity(loss), best_n, gain)
-
-
-def _short(size: float) -> str:
-    for unit, div in (("M", 1e6), ("k", 1e3)):
-        if size >= div:
-            return f"{size / div:.3g}{unit}"
-    return f"{int(size)}"
-
-
-def _plain_log_ticks(ax) -> None:
-    """Label a log-scaled y axis with plain numbers (2, 3, 4) instead of 2 x 10^0."""
-    from matplotlib.ticker import FixedLocator, NullFormatter, ScalarFormatter
-
-    low, high = ax.get_ylim()
-    ticks = [t for t in (0.5, 0.7, 1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10, 15, 20) if low <= t <= high]
-    ax.yaxis.set_major_locator(FixedLocator(ticks))
-    ax.yaxis.set_major_formatter(ScalarFormatter())
-    ax.yaxis.set_minor_formatter(NullFormatter())
-
-
-class ScaleExplorer:
-    """Two panels for a ``ScaleCurve``: loss against data (log-log, one line per n) and loss against n.
-
-    ``update(size, n)`` moves the marker, highlights the chosen n, sets the bars to that
-    size and returns the ``ScalePoint``; ``png()`` renders the figure as PNG bytes.
-    ``widget()`` wraps both in ipywidgets sliders (imported only there).
-
-    Rendering is blitted: the axes, grid lines and curves are drawn once into a cached
-    background, and an update paints only the highlight, the marker and the bars over a
-    copy of it, so a slider move costs milliseconds, not a full matplotlib redraw.
-    """
-
-    def __init__(self, curve: ScaleCurve):
-        import matplotlib
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-
-        self.curve = curve
-        self.fig = Figure(figsize=(9.0, 3.4), dpi=80)
-        FigureCanvasAgg(self.fig)
-        self.ax_data, self.ax_n = self.fig.subplots(1, 2, width_ratios=[1.6, 1])
-        colors = matplotlib.colormaps["viridis"](np.linspace(0.0, 0.9, len(curve.orders)))
-        for n, row, color in zip(curve.orders, curve.bits, colors):
-            self.ax_data.plot(curve.sizes, row, "o-", ms=3, lw=1.0, alpha=0.6, color=color, label=f"n = {n}")
-        self.ax_data.set(xscale="log", yscale="log", xlabel="training bytes",
-                         ylabel="held-out bits per byte", title=f"more data, several n ({curve.label})")
-        self.ax_data.legend(fontsize=7, ncol=2)
-        _plain_log_ticks(self.ax_data)
-        # the moving parts: animated artists are left out of the full draw and blitted on top
-        (self.highlight,) = self.ax_data.plot([], [], "-", lw=3.0, color="crimson", animated=True)
-        (self.marker,) = self.ax_data.plot([], [], "o", ms=11, mfc="none", mec="crimson", mew=2, animated=True)
-        self.bars = self.ax_n.bar(curve.orders, curve.bits[:, -1], color=colors, linewidth=2.0, animated=True)
-        self.ax_n.set(xlabel="order n", ylabel="held-out bits per byte", xticks=curve.orders,
-                      title="held-out loss by n, at the chosen size")
-        self.ax_n.set_ylim(0, float(curve.bits.max()) * 1.05)
-        self.fig.tight_layout()
-        self.fig.canvas.draw()
-        self._background = self.fig.canvas.copy_from_bbox(self.fig.bbox)
-        self.point = self.update(int(curve.sizes[-1]), int(curve.orders[0]))
-
-    def update(self, size: float, n: int) -> ScalePoint:
-        """Move the highlight to (size, n): set the data of three artists, nothing is re-plotted."""
-        point = scale_point(self.curve, size, n)
-        i = int(np.searchsorted(self.curve.orders, point.n))
-        j = int(np.searchsorted(self.curve.sizes, point.size))
-        self.highlight.set_data(self.curve.sizes, self.curve.bits[i])
-        self.marker.set_data([point.size], [point.bits])
-        for order, bar, height in zip(self.curve.orders, self.bars, self.curve.bits[:, j]):
-            bar.set_height(height)
-            bar.set_edgecolor("crimson" if order == point.n else "none")
-        self.point = point
-        return point
-
-    def png(self) -> bytes:
-        """The figure with the current highlight, as PNG bytes (cached background + the moving parts)."""
-        from PIL import Image
-
-        canvas = self.fig.canvas
-        canvas.restore_region(self._background)
-        self.ax_data.draw_artist(self.highlight)
-        self.ax_data.draw_artist(self.marker)
-        for bar in self.bars:
-            self.ax_n.draw_artist(bar)
-        buf = io.BytesIO()
-        rgb = np.asarray(canvas.buffer_rgba())[..., :3]  # (H, W, 3): the figure is opaque
-        Image.fromarray(rgb).save(buf, format="png", compress_level=3)
-        return buf.getvalue()
-
-    def widget(self):
-        """A VBox of two sliders (training size, n), a text line and the figure as an image."""
-        import ipywidgets as widgets
-
-        options = [(_short(s), int(s)) for s in self.curve.sizes]
-        size_slider = widgets.SelectionSlider(options=options, value=self.point.size, description="data",
-                                              continuous_update=True)
-        n_slider = widgets.IntSlider(value=self.point.n, min=int(self.curve.orders[0]),
-                                     max=int(self.curve.orders[-1]), description="n")
-        text = widgets.HTML(value=self.point.summary())
-        image = widgets.Image(value=self.png(), format="png")
-
-        def on_change(_change=None):
-            point = self.update(size_slider.value, n_slider.value)
-            text.value = point.summary()
-            image.value = self.png()
-
-        size_slider.observe(on_change, names="value")
-        n_slider.observe(on_change, names="value")
-        return widgets.VBox([widgets.HBox([size_slider, n_slider]), text, image])
-
-
 # -- data quality ---------------------------------------------------------------------
 def repeat_to_length(ids, length: int) -> np.ndarray:
     """``ids`` repeated end to end and cut to ``length`` symbols: more tokens, no new information."""
     ids = as_ids(ids)
     if len(ids) == 0:
         raise ValueError("cannot repeat an empty sequence; give some data.")
-    if length < 1:
-        raise ValueError(f"length must be >= 1, got {length}.")
+    length = check_int(length, "length", minimum=1)
     reps = -(-length // len(ids))
     return np.tile(ids, reps)[:length]
 
@@ -584,8 +416,7 @@ def inject_noise(ids, rate: float, alphabet, seed: int = 0) -> np.ndarray:
     Returns a new (N,) int64 array; the same seed gives the same corruption.
     """
     ids = as_ids(ids).copy()
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"rate is a probability and must lie in [0, 1], got {rate}.")
+    rate = check_fraction(rate, "rate (a probability)", allow_zero=True, allow_one=True)
     alphabet = np.unique(as_ids(alphabet))
     if len(alphabet) == 0:
         raise ValueError("alphabet is empty; give the symbols noise may be drawn from.")
@@ -603,8 +434,7 @@ def count_ops(n_symbols: int, n: int) -> int:
     them costs about ``log2 N`` comparisons per symbol (``N ceil(log2 N)``). Compare with the
     ``6 N D`` FLOPs of training a Transformer.
     """
-    if n_symbols < 1 or n < 1:
-        raise ValueError(f"need n_symbols >= 1 and n >= 1, got {n_symbols} and {n}.")
+    n_symbols, n = check_int(n_symbols, "n_symbols", minimum=1), check_int(n, "n", minimum=1)
     return 2 * n * n_symbols + n_symbols * math.ceil(math.log2(n_symbols))
 
 
@@ -614,7 +444,6 @@ def uniform_guess(vocab_size: int) -> dict:
     Returns ``{"nats": ln V, "bits": log2 V, "perplexity": V}``: per symbol, what knowing
     nothing costs. The logic behind the slider of chapter 00.
     """
-    if isinstance(vocab_size, bool) or not isinstance(vocab_size, (int, np.integer)) or vocab_size < 1:
-        raise ValueError(f"vocab_size must be an integer >= 1, got {vocab_size!r}.")
+    vocab_size = check_int(vocab_size, "vocab_size", minimum=1)
     nats = math.log(vocab_size)
-    return {"nats": nats, "bits": nats / LN2, "perplexity": _perplexity(nats)}
+    return {"nats": nats, "bits": nats / LN2, "perplexity": perplexity(nats)}

@@ -6,19 +6,20 @@
   predict them from both sides. ``mask_tokens`` applies BERT's recipe (of the chosen
   positions 80% become a mask token, 10% a random token, 10% stay as they are; only
   the chosen positions are scored), ``MaskedLMEncoder`` is a small bidirectional
-  Transformer encoder and ``train_masked_lm`` trains it on windows of a token stream.
+  Transformer encoder and ``course_lib.train.train_masked_lm`` trains it on windows of a
+  token stream.
 * **Translation** (the original Transformer, Vaswani et al. 2017): map a source
   sequence to a target sequence with an encoder-decoder. Real translation needs a
   parallel corpus, which the course cannot download; ``number_words_batch`` makes an
   honest stand-in, English number words to digits ("three hundred twelve" -> "312"),
-  for ``course_lib.transformer.Seq2SeqTransformer``.
+  for ``course_lib.transformer.Seq2SeqTransformer``, trained by
+  ``course_lib.train.train_translation``.
 
 The first two are self-supervised (the labels come from the text itself); translation
 is supervised: someone has to write the target side.
 """
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
@@ -26,14 +27,13 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .text import random_windows
-from .transformer import BOS, EOS, FIRST_DIGIT, PAD, Seq2SeqTransformer, greedy_decode, teacher_forcing_loss
+from .transformer import BOS, EOS, FIRST_DIGIT, PAD, Seq2SeqTransformer, greedy_decode
+from .validation import check_int
 
 __all__ = [
     "IGNORE_INDEX",
     "mask_tokens",
     "MaskedLMEncoder",
-    "train_masked_lm",
     "fill_masks",
     "number_to_words",
     "SOURCE_WORDS",
@@ -43,23 +43,10 @@ __all__ = [
     "decode_digits",
     "number_words_batch",
     "split_numbers",
-    "train_translation",
     "translate",
 ]
 
 IGNORE_INDEX = -100  # F.cross_entropy's default ignore_index: positions that are not scored
-
-
-def _check_int(name: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
-
-
-def _check_lr(lr) -> None:
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}.")
 
 
 # ----------------------------------------------------------------------------- masked LM
@@ -88,8 +75,8 @@ def mask_tokens(ids: torch.Tensor, mask_id: int, n_random: int, generator: torch
         raise ValueError("ids must be a (B, T) integer tensor of token ids.")
     if not 0.0 < mask_prob < 1.0:
         raise ValueError(f"mask_prob must be strictly between 0 and 1 (BERT used 0.15), got {mask_prob}.")
-    _check_int("n_random", n_random)
-    _check_int("mask_id", mask_id, minimum=0)
+    check_int(n_random, "n_random", minimum=1)
+    check_int(mask_id, "mask_id", minimum=0)
     chosen = torch.rand(ids.shape, generator=generator) < mask_prob  # (B, T)
     action = torch.rand(ids.shape, generator=generator)  # (B, T): < 0.8 mask, < 0.9 random, else keep
     random_ids = torch.randint(n_random, ids.shape, generator=generator)  # (B, T)
@@ -120,7 +107,7 @@ class MaskedLMEncoder(nn.Module):
         super().__init__()
         for name, value in (("vocab_size", vocab_size), ("context_length", context_length), ("d_model", d_model),
                             ("n_layer", n_layer), ("n_head", n_head)):
-            _check_int(name, value)
+            check_int(value, name, minimum=1)
         if vocab_size < 2:
             raise ValueError("vocab_size must be at least 2: one real token and the mask token.")
         if d_model % n_head:
@@ -166,46 +153,6 @@ class MaskedLMEncoder(nn.Module):
         return logits, loss
 
 
-def train_masked_lm(model: MaskedLMEncoder, data: torch.Tensor, steps: int, batch_size: int = 32,
-                    lr: float = 1e-3, mask_prob: float = 0.15, seed: int = 0, grad_clip: float = 1.0) -> list[float]:
-    """Train ``model`` on random windows of ``data`` with BERT masking; return every step's loss.
-
-    Each step draws ``batch_size`` windows of ``model.context_length`` tokens from the
-    (N,) token stream ``data`` (ids below ``model.mask_id``), masks them with
-    ``mask_tokens`` and takes one AdamW step (weight decay 0.01, warmup over 10% of the
-    steps, cosine decay to lr / 10). Losses are nats per masked token. The model is left
-    in eval mode.
-    """
-    from .train import lr_at
-
-    _check_int("steps", steps)
-    _check_int("batch_size", batch_size)
-    _check_lr(lr)
-    if not isinstance(data, torch.Tensor) or data.dim() != 1 or data.is_floating_point():
-        raise ValueError("data must be a 1-D integer tensor of token ids.")
-    if int(data.max()) >= model.mask_id or int(data.min()) < 0:
-        raise ValueError(f"data ids must be in [0, {model.mask_id}): id {model.mask_id} is the mask token.")
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    warmup = max(1, steps // 10)
-    model.train()
-    losses = []
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, lr, warmup, steps, lr / 10)
-        x, _ = random_windows(data, batch_size, model.context_length, gen)  # (B, T); the shifted y is not needed
-        inputs, labels = mask_tokens(x, model.mask_id, model.mask_id, gen, mask_prob)
-        _, loss = model(inputs, labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        losses.append(loss.item())
-    model.eval()
-    return losses
-
-
 @torch.no_grad()
 def fill_masks(model: MaskedLMEncoder, inputs: torch.Tensor) -> torch.Tensor:
     """Replace every ``mask_id`` in ``inputs`` (B, T) by the model's most likely token; other ids stay."""
@@ -231,7 +178,7 @@ MAX_NUMBER = 999_999
 
 def number_to_words(n: int) -> str:
     """Write 0 <= n <= 999,999 in English words, US style (no "and"): 312 -> "three hundred twelve"."""
-    _check_int("n", n, minimum=0)
+    check_int(n, "n", minimum=0)
     if n > MAX_NUMBER:
         raise ValueError(f"n must be at most {MAX_NUMBER:,}, got {n:,}.")
     if n == 0:
@@ -309,55 +256,14 @@ def number_words_batch(numbers: Sequence[int] | torch.Tensor) -> tuple[torch.Ten
 
 def split_numbers(max_number: int = 9999, n_test: int = 500, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Shuffle 0..max_number with a seed and hold out ``n_test`` numbers the model never trains on."""
-    _check_int("max_number", max_number)
-    _check_int("n_test", n_test)
+    check_int(max_number, "max_number", minimum=1)
+    check_int(n_test, "n_test", minimum=1)
     if max_number > MAX_NUMBER:
         raise ValueError(f"max_number must be at most {MAX_NUMBER:,}, got {max_number:,}.")
     if n_test >= max_number:
         raise ValueError(f"n_test={n_test} leaves no training numbers in 0..{max_number}.")
     perm = torch.randperm(max_number + 1, generator=torch.Generator().manual_seed(seed))
     return perm[n_test:].sort().values, perm[:n_test].sort().values
-
-
-def train_translation(model: Seq2SeqTransformer, train_numbers: torch.Tensor, steps: int, batch_size: int = 64,
-                      lr: float = 1e-3, seed: int = 0, grad_clip: float = 1.0) -> list[float]:
-    """Train ``model`` to turn number words into digits; return every step's loss (nats per target token).
-
-    Each step draws ``batch_size`` numbers from ``train_numbers``, builds the pairs with
-    ``number_words_batch`` and takes one AdamW step on ``teacher_forcing_loss`` (betas
-    0.9, 0.98 as Vaswani et al.; warmup over 10% of the steps, cosine decay to lr / 10).
-    The model is left in eval mode.
-    """
-    from .train import lr_at
-
-    _check_int("steps", steps)
-    _check_int("batch_size", batch_size)
-    _check_lr(lr)
-    if model.src_vocab < source_vocab_size() or model.tgt_vocab < target_vocab_size():
-        raise ValueError(f"the model needs src_vocab >= {source_vocab_size()} and tgt_vocab >= {target_vocab_size()}, "
-                         f"got {model.src_vocab} and {model.tgt_vocab}.")
-    train_numbers = torch.as_tensor(train_numbers)
-    if train_numbers.dim() != 1 or len(train_numbers) == 0:
-        raise ValueError("train_numbers must be a non-empty 1-D tensor of integers (see split_numbers).")
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
-    warmup = max(1, steps // 10)
-    model.train()
-    losses = []
-    for step in range(steps):
-        for group in opt.param_groups:
-            group["lr"] = lr_at(step, lr, warmup, steps, lr / 10)
-        pick = torch.randint(len(train_numbers), (batch_size,), generator=gen)
-        src, tgt = number_words_batch(train_numbers[pick])
-        loss = teacher_forcing_loss(model, src, tgt, pad_idx=PAD)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        opt.step()
-        losses.append(loss.item())
-    model.eval()
-    return losses
 
 
 def translate(model: Seq2SeqTransformer, texts: Sequence[str], max_digits: int = 7) -> list[str]:

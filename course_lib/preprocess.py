@@ -17,13 +17,12 @@ or spans that should not be learned at all:
 advice so the notebook can show what a model trained on the result would write.
 
 ``bpe_vocab_sweep`` trains byte-level BPE tokenizers at several vocabulary sizes once;
-``bpe_report`` is the pure function behind chapter 04's vocabulary-size slider and
-``bpe_slider`` wraps it in ipywidgets.
+``bpe_report`` is the text behind chapter 04a's vocabulary-size slider
+(``course_lib.labs.ch04_training.bpe_widget``).
 """
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import unicodedata
 from collections import Counter
@@ -45,7 +44,6 @@ __all__ = [
     "BPESweep",
     "bpe_vocab_sweep",
     "bpe_report",
-    "bpe_slider",
 ]
 
 # English function words: the kind of list classic retrieval systems drop ("stop words").
@@ -363,24 +361,3 @@ def bpe_report(sweep: BPESweep, vocab_size: int) -> str:
         f"({p.eval_tokens / sweep.eval_bytes:.0%} of the byte length)\n"
         f"sample, {len(p.sample_tokens)} tokens:\n{pieces}"
     )
-
-
-def bpe_slider(sweep: BPESweep, value: int | None = None):
-    """An ipywidgets slider over the sweep's vocabulary sizes showing ``bpe_report``; returns a VBox."""
-    import ipywidgets as widgets
-
-    sizes = sweep.vocab_sizes
-    start = sweep.point(value if value is not None else sizes[len(sizes) // 2]).vocab_size
-    slider = widgets.SelectionSlider(options=list(sizes), value=start, description="vocab size",
-                                     continuous_update=True)
-    out = widgets.HTML(_pre(bpe_report(sweep, start)))
-
-    def on_change(change):
-        out.value = _pre(bpe_report(sweep, change["new"]))
-
-    slider.observe(on_change, names="value")
-    return widgets.VBox([slider, out])
-
-
-def _pre(text: str) -> str:
-    return f"<pre>{html.escape(text)}</pre>"

@@ -17,11 +17,12 @@ Everything random takes a seed: the same seed gives the same graph and the same 
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from .validation import check_fraction, check_int, check_positive
 
 __all__ = [
     "Graph",
@@ -72,12 +73,6 @@ class Graph:
                 f"{d.min()}/{d.mean():.2f}/{d.max()})")
 
 
-def _check_int(value, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}.")
-    return int(value)
-
-
 def random_graph(n_nodes: int, mean_degree: float, seed: int = 0) -> Graph:
     """A connected random graph: a random Hamiltonian cycle plus Erdős–Rényi edges.
 
@@ -96,9 +91,8 @@ def random_graph(n_nodes: int, mean_degree: float, seed: int = 0) -> Graph:
     Returns:
         A ``Graph``.
     """
-    n = _check_int(n_nodes, "n_nodes", 3)
-    if isinstance(mean_degree, bool) or not isinstance(mean_degree, (int, float)) or not math.isfinite(mean_degree):
-        raise ValueError(f"mean_degree must be a number, got {mean_degree!r}.")
+    n = check_int(n_nodes, "n_nodes", minimum=3)
+    check_positive(mean_degree, "mean_degree")
     if not 2 <= mean_degree < n - 1:
         raise ValueError(f"mean_degree must be in [2, n_nodes - 1) = [2, {n - 1}), got {mean_degree}; "
                          "2 is the cycle alone, n_nodes - 1 the complete graph.")
@@ -150,7 +144,7 @@ def random_walk(graph: Graph, length: int, seed: int = 0) -> np.ndarray:
         (length,) int64 node ids.
     """
     graph = _check_graph(graph)
-    length = _check_int(length, "length", 1)
+    length = check_int(length, "length", minimum=1)
     rng = np.random.default_rng(seed)
     start = int(rng.choice(graph.n_nodes, p=stationary_distribution(graph)))
     u = rng.random(length - 1).tolist()  # one uniform number per step
@@ -173,9 +167,8 @@ def random_walk_corpus(graph: Graph, n_tokens: int, seed: int = 0, val_fraction:
     Returns:
         (train, val): 1-D int64 tensors of node ids, ready for ``course_lib.train.train``.
     """
-    n_tokens = _check_int(n_tokens, "n_tokens", 20)
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}.")
+    n_tokens = check_int(n_tokens, "n_tokens", minimum=20)
+    check_fraction(val_fraction, "val_fraction")
     walk = torch.from_numpy(random_walk(graph, n_tokens, seed))
     n_val = max(2, int(n_tokens * val_fraction))
     return walk[: n_tokens - n_val], walk[n_tokens - n_val:]
@@ -190,7 +183,7 @@ def empirical_entropy_rate(tokens, n_nodes: int) -> float:
     plug-in estimator is biased low).
     """
     t = torch.as_tensor(tokens).long().cpu().numpy().ravel() if not isinstance(tokens, np.ndarray) else tokens.ravel()
-    n_nodes = _check_int(n_nodes, "n_nodes", 1)
+    n_nodes = check_int(n_nodes, "n_nodes", minimum=1)
     if len(t) < 2:
         raise ValueError("need at least two tokens to count transitions.")
     if t.min() < 0 or t.max() >= n_nodes:

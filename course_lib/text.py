@@ -20,10 +20,12 @@ import functools
 import hashlib
 import pathlib
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
 from . import corpora
+from .validation import check_fraction
 
 __all__ = [
     "Corpus",
@@ -31,6 +33,7 @@ __all__ = [
     "python_code",
     "load_text",
     "train_val_split",
+    "held_out_documents",
     "random_windows",
 ]
 
@@ -197,6 +200,26 @@ def train_val_split(data, val_fraction: float = 0.1):
             "Use more data or a different fraction."
         )
     return data[: len(data) - n_val], data[len(data) - n_val :]
+
+
+def held_out_documents(documents: Sequence[str], fraction: float = 0.05) -> tuple[list[str], list[str]]:
+    """(train, held-out): the held-out part is the last whole documents, about ``fraction`` of the characters.
+
+    The rule the course model's build uses for its validation text (``val_fraction = 0.05``
+    for the shipped model), so evaluating on the held-out part never scores text the model
+    trained on. At least one document stays on each side; ``fraction`` is in (0, 1).
+    """
+    if isinstance(documents, str):
+        raise ValueError("documents must be a list of str (e.g. Corpus.documents), not one str.")
+    docs = list(documents)
+    if len(docs) < 2:
+        raise ValueError("need at least two documents: one to train on, one to hold out.")
+    target = check_fraction(fraction, "fraction") * sum(len(d) for d in docs)
+    n_held, held = 0, 0
+    while n_held < len(docs) - 1 and (n_held == 0 or held < target):
+        n_held += 1
+        held += len(docs[-n_held])
+    return docs[:-n_held], docs[-n_held:]
 
 
 def random_windows(

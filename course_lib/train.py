@@ -1,19 +1,19 @@
 """The training loop: AdamW, warmup then cosine decay, gradient clipping, evaluation.
 
-One step, as chapter 04 writes it out by hand:
+One loop, ``train_loop``, trains every model of the course; what differs between tasks
+is only how a batch is made and how a loss is computed, which the caller passes in:
 
-    x, y   = random_windows(train_data, B, T, generator)   # (B, T) inputs and next tokens
-    logits, loss = model(x, y)                              # forward; cross-entropy in nats/token
-    loss.backward()                                         # gradients
-    clip_grad_norm_(params, grad_clip)                      # bound the update size
-    set lr = lr_at(step, ...); optimizer.step()             # AdamW update with the schedule
-    optimizer.zero_grad()
+    train_loop(model, next_batch, loss_fn, steps, lr=...)    -> History
+        next_batch(step, generator) -> batch (a tensor or a tuple of tensors)
+        loss_fn(model, batch)       -> 0-d loss tensor (nats per predicted token)
 
-``train`` runs that loop, evaluates on held-out windows every ``eval_every`` steps, shows
-a ``tqdm.auto`` progress bar (a widget in JupyterLab, text in a terminal) and returns a
-``History`` that plots in one call. The same seed gives bit-identical losses on one
-machine. Stopping it (Ctrl-C, or the stop button in Jupyter) returns the history so far
-and saves the checkpoint: no work is lost.
+The trainers fix those two functions and the optimiser settings, and all return a
+``History`` (it plots in one call): ``train`` (language models such as GPT and the LSTM,
+on random windows of a token stream, evaluated on held-out windows; a ``tqdm.auto``
+progress bar), ``train_toy_task`` (chapter 03's reversal task), ``train_masked_lm``
+(BERT-style masking) and ``train_translation`` (number words -> digits). The same seed
+gives bit-identical losses on one machine. Stopping a run (Ctrl-C, or the stop button in
+Jupyter) returns the history so far and saves the checkpoint if one was asked for.
 """
 from __future__ import annotations
 
@@ -25,12 +25,18 @@ import warnings
 from dataclasses import asdict, dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from .device import pick_device
+from .objectives import mask_tokens, number_words_batch, source_vocab_size, target_vocab_size
 from .text import random_windows
+from .transformer import BOS, EOS, PAD, greedy_decode, reversal_batch, teacher_forcing_loss, toy_vocab_size
 from .units import bits_per_byte
+from .validation import check_int, check_nonnegative, check_positive
 
-__all__ = ["lr_at", "History", "train", "estimate_loss", "loss_by_position", "save_checkpoint", "load_checkpoint"]
+__all__ = ["lr_at", "History", "train_loop", "train", "train_toy_task", "train_masked_lm", "train_translation",
+           "estimate_loss", "loss_by_position", "sequence_accuracy", "save_checkpoint", "load_checkpoint"]
+
 
 def lr_at(step: int, max_lr: float, warmup_steps: int, total_steps: int, min_lr: float = 0.0) -> float:
     """Learning rate at ``step`` (0-based): linear warmup to ``max_lr``, then cosine decay to ``min_lr``.
@@ -51,11 +57,15 @@ def lr_at(step: int, max_lr: float, warmup_steps: int, total_steps: int, min_lr:
 class History:
     """What happened during training, one entry per evaluation.
 
-    Lists are aligned: ``step[i]`` optimizer steps and ``tokens[i]`` training tokens had
+    Lists are aligned: ``step[i]`` optimizer steps and ``tokens[i]`` input tokens (the
+    ids of ``batch[0]``, padding included; B * T per step for a language model) had
     been processed when ``train_loss[i]`` (mean over the steps since the previous
-    evaluation) and ``val_loss[i]`` were recorded. Losses are in nats per token;
-    ``*_bpb`` are bits per byte, ``loss / ln 2 / bytes_per_token``; ``wall_time`` is in
-    seconds since the start (machine-dependent: never compare it across machines).
+    evaluation) and ``val_loss[i]`` (NaN without validation) were recorded. Losses are
+    in nats per token; ``*_bpb`` are bits per byte, ``loss / ln 2 / bytes_per_token``;
+    ``wall_time`` is in seconds since the start (machine-dependent: never compare it
+    across machines). ``metrics[name][i]`` holds what ``train_loop``'s ``on_eval``
+    returned at evaluation i (e.g. an accuracy). The task trainers evaluate after every
+    step, so their ``train_loss`` is the loss of each step.
     """
 
     bytes_per_token: float = 1.0
@@ -66,6 +76,7 @@ class History:
     lr: list = field(default_factory=list)
     wall_time: list = field(default_factory=list)
     interrupted: bool = False
+    metrics: dict = field(default_factory=dict)
 
     @property
     def train_bpb(self) -> list:
@@ -116,7 +127,6 @@ class History:
         return ax
 
 
-@torch.no_grad()
 def estimate_loss(model, data: torch.Tensor, batch_size: int, context_length: int, n_batches: int = 8,
                   seed: int = 1234, device=None) -> float:
     """Mean loss (nats/token) of ``model`` on ``n_batches`` random windows of ``data``.
@@ -124,19 +134,10 @@ def estimate_loss(model, data: torch.Tensor, batch_size: int, context_length: in
     The windows come from a generator seeded with ``seed``, so every call sees the same
     windows: successive evaluations are comparable and the curve is smooth.
     """
-    device = next(model.parameters()).device if device is None else device
-    was_training = model.training
-    model.eval()
-    g = torch.Generator().manual_seed(seed)
-    total = 0.0
-    for _ in range(n_batches):
-        x, y = random_windows(data, batch_size, context_length, g)
-        total += model(x.to(device), y.to(device))[1].item()
-    model.train(was_training)
-    return total / n_batches
+    return _mean_over_windows(model, data, batch_size, context_length, n_batches, seed, device,
+                              lambda x, y: model(x, y)[1].item())
 
 
-@torch.no_grad()
 def loss_by_position(model, data: torch.Tensor, batch_size: int, context_length: int, n_batches: int = 8,
                      seed: int = 1234) -> torch.Tensor:
     """Mean loss (nats) at each position of the context, a (context_length,) tensor.
@@ -144,67 +145,202 @@ def loss_by_position(model, data: torch.Tensor, batch_size: int, context_length:
     Position t predicts token t + 1 from the t + 1 tokens before it, so the curve shows
     how much a model gains from longer context (Kaplan et al. 2020, section 3.2.1, figure 20).
     """
-    device = next(model.parameters()).device
+    def per_position(x, y):
+        loss = F.cross_entropy(model(x)[0].transpose(1, 2), y, reduction="none")  # (B, T)
+        return loss.mean(dim=0).cpu()
+
+    return _mean_over_windows(model, data, batch_size, context_length, n_batches, seed, None, per_position)
+
+
+@torch.no_grad()
+def _mean_over_windows(model, data, batch_size, context_length, n_batches, seed, device, measure):
+    device = next(model.parameters()).device if device is None else device
     was_training = model.training
     model.eval()
     g = torch.Generator().manual_seed(seed)
-    total = torch.zeros(context_length)
+    total = 0.0
     for _ in range(n_batches):
         x, y = random_windows(data, batch_size, context_length, g)
-        logits, _ = model(x.to(device))
-        loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y.to(device), reduction="none")  # (B, T)
-        total += loss.mean(dim=0).cpu()
+        total = total + measure(x.to(device), y.to(device))
     model.train(was_training)
     return total / n_batches
 
 
-def _check_args(model, train_data, val_data, steps, batch_size, lr, context_length, grad_clip):
-    if not hasattr(model, "parameters") or not callable(model):
-        raise ValueError(f"model must be a torch.nn.Module returning (logits, loss), got {type(model).__name__}.")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}.")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}.")
-    if grad_clip is not None and grad_clip <= 0:
-        raise ValueError(f"grad_clip must be positive or None, got {grad_clip!r}.")
-    for name, data in (("train_data", train_data), ("val_data", val_data)):
-        if data is None:
-            continue
-        if not isinstance(data, torch.Tensor) or data.dim() != 1 or data.is_floating_point():
-            raise ValueError(f"{name} must be a 1-D integer tensor of token ids (see course_lib.tokenizer.encode_to_tensor).")
-        if len(data) < context_length + 1:
-            raise ValueError(
-                f"{name} has {len(data)} tokens, fewer than context_length + 1 = {context_length + 1}. "
-                "Use more text or a shorter context_length."
-            )
+@torch.no_grad()
+def sequence_accuracy(model, src: torch.Tensor, tgt: torch.Tensor, bos_idx: int = BOS, eos_idx: int = EOS,
+                      pad_idx: int = PAD, num_threads: int | None = 1) -> float:
+    """Share of rows of ``src`` (B, S) that ``greedy_decode`` translates exactly right, every token through EOS.
+
+    ``model`` is a ``course_lib.transformer.Seq2SeqTransformer``; ``tgt`` (B, T) is the
+    reference, BOS first and right-padded with ``pad_idx``. ``num_threads``: as in
+    ``train_toy_task``. Returns a fraction in [0, 1].
+    """
+    with _torch_threads(num_threads):
+        pred = greedy_decode(model, src, tgt.shape[1] - 1, bos_idx, eos_idx, pad_idx)  # (B, <= T)
+    if pred.shape[1] < tgt.shape[1]:
+        pred = F.pad(pred, (0, tgt.shape[1] - pred.shape[1]), value=pad_idx)
+    return (pred == tgt).all(dim=1).float().mean().item()
 
 
-def train(
-    model,
-    train_data: torch.Tensor,
-    val_data: torch.Tensor | None = None,
-    *,
-    steps: int,
-    batch_size: int = 32,
-    context_length: int | None = None,
-    lr: float = 1e-3,
-    min_lr: float | None = None,
-    warmup_steps: int | None = None,
-    weight_decay: float = 0.1,
-    betas: tuple[float, float] = (0.9, 0.95),
-    grad_clip: float | None = 1.0,
-    eval_every: int | None = None,
-    eval_batches: int = 8,
-    bytes_per_token: float = 1.0,
-    seed: int = 0,
-    device=None,
-    checkpoint_dir: str | pathlib.Path | None = None,
-    progress: bool = True,
-    desc: str = "training",
-) -> History:
-    """Train ``model`` on random windows of ``train_data``; return a ``History``.
+class _torch_threads:
+    """Run a block with ``torch.set_num_threads(n)``, then restore the old value (n = None: leave it)."""
+
+    def __init__(self, n: int | None):
+        self.n, self.old = (None if n is None else check_int(n, "num_threads", minimum=1)), torch.get_num_threads()
+
+    def __enter__(self):
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        if self.n is not None:
+            torch.set_num_threads(self.old)
+
+
+def _to_device(batch, device) -> tuple:
+    batch = (batch,) if isinstance(batch, torch.Tensor) else batch
+    if not isinstance(batch, (tuple, list)) or not batch or not all(isinstance(t, torch.Tensor) for t in batch):
+        raise ValueError(f"next_batch must return a tensor or a tuple of tensors, got {type(batch).__name__}.")
+    return tuple(t.to(device) for t in batch)
+
+
+def _lm_loss(model, batch):
+    return model(*batch)[1]  # a model whose forward(inputs, targets) returns (logits, loss)
+
+
+def _seq2seq_loss(model, batch):
+    return teacher_forcing_loss(model, *batch)  # batch = (src, tgt); PAD targets are not scored
+
+
+def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: float | None = None,
+               warmup_steps: int | None = None, weight_decay: float = 0.0, decay_all: bool = False,
+               betas: tuple[float, float] = (0.9, 0.999), fused: bool | None = None, grad_clip: float | None = 1.0,
+               eval_every: int = 1, val_loss_fn=None, on_eval=None, bytes_per_token: float = 1.0, seed: int = 0,
+               device=None, num_threads: int | None = None, checkpoint_dir: str | pathlib.Path | None = None,
+               progress: bool = False, desc: str = "training") -> History:
+    """The one training loop: AdamW, warmup + cosine schedule, clipping, evaluation; returns a ``History``.
+
+    Step i: lr = ``lr_at(i, lr, warmup_steps, steps, min_lr)``; ``batch = next_batch(i,
+    generator)``, a tensor or tuple of tensors, moved to ``device`` (None: the model's);
+    ``loss = loss_fn(model, batch)``, a 0-d tensor in nats (FloatingPointError if not
+    finite); backward; clip the gradient norm to ``grad_clip`` (None: no clipping); one
+    AdamW step (``betas``, ``fused``; ``weight_decay`` on matrices only, or on every
+    parameter if ``decay_all``, as torch's default). Every ``eval_every`` steps and at the
+    end it records the mean training loss since the last record, ``val_loss_fn(model)``
+    (NaN if None) and the dict ``on_eval(model)`` returns (into ``History.metrics``), and
+    saves a checkpoint to ``checkpoint_dir`` if given. ``seed`` seeds the batch generator
+    and torch's (dropout); ``min_lr`` defaults to lr / 10, ``warmup_steps`` to 10% of the
+    steps; ``num_threads`` sets torch's threads during the run (None: unchanged);
+    ``progress`` shows a ``tqdm.auto`` bar, redrawn at most about 25 times. Bad arguments
+    raise ValueError; the model is left in eval mode.
+    """
+    from tqdm.auto import tqdm
+
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}.")
+    for name, fn in (("next_batch", next_batch), ("loss_fn", loss_fn)):
+        if not callable(fn):
+            raise ValueError(f"{name} must be a function, got {type(fn).__name__}.")
+    steps = check_int(steps, "steps", minimum=1)
+    lr = check_positive(lr, "lr")
+    min_lr = lr / 10 if min_lr is None else check_nonnegative(min_lr, "min_lr")
+    warmup_steps = max(1, steps // 10) if warmup_steps is None else check_int(warmup_steps, "warmup_steps", minimum=0)
+    eval_every = check_int(eval_every, "eval_every", minimum=1)
+    if grad_clip is not None:
+        grad_clip = check_positive(grad_clip, "grad_clip")
+    threads = _torch_threads(num_threads)
+    device = next(model.parameters()).device if device is None else torch.device(device)
+
+    torch.manual_seed(seed)  # dropout masks
+    gen = torch.Generator().manual_seed(seed)  # batch order
+    model.to(device).train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if decay_all:
+        groups = [{"params": trainable, "weight_decay": weight_decay}]
+    else:
+        groups = [{"params": [p for p in trainable if p.dim() >= 2], "weight_decay": weight_decay},
+                  {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=betas, fused=fused)
+
+    history = History(bytes_per_token=bytes_per_token)
+    record = dict(history=history, model=model, val_loss_fn=val_loss_fn, on_eval=on_eval, start=time.perf_counter())
+    running, n_running, done, tokens = 0.0, 0, 0, 0
+    # At most ~25 redraws per bar, whatever the machine's speed: a notebook widget bar sends comm
+    # messages on every redraw, and thousands of them can overflow the kernel's output queue.
+    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False, miniters=max(1, steps // 25),
+               mininterval=0.5)
+    try:
+        with threads:
+            for step in range(steps):
+                for group in opt.param_groups:
+                    group["lr"] = lr_at(step, lr, warmup_steps, steps, min_lr)
+                batch = _to_device(next_batch(step, gen), device)
+                loss = loss_fn(model, batch)
+                if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                    raise ValueError(f"loss_fn must return a 0-d tensor (the mean loss), got {loss!r:.80}.")
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"the loss became {loss.item()} at step {step}: training diverged. Lower lr (now {lr}) "
+                        "or keep grad_clip on."
+                    )
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                opt.step()
+                running, n_running, done = running + loss.item(), n_running + 1, step + 1
+                tokens += batch[0].numel()
+                bar.update(1)
+                if done % eval_every == 0 or done == steps:
+                    _record(**record, step=done, tokens=tokens, train_loss=running / n_running,
+                            lr=opt.param_groups[0]["lr"])
+                    running, n_running = 0.0, 0
+                    bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", val=f"{history.val_loss[-1]:.3f}",
+                                    refresh=False)
+                    if checkpoint_dir is not None:
+                        save_checkpoint(model, checkpoint_dir, history)
+    except KeyboardInterrupt:
+        history.interrupted = True
+        warnings.warn(f"training interrupted after {done} steps; returning the history so far.", stacklevel=3)
+        if n_running:
+            _record(**record, step=done, tokens=tokens, train_loss=running / n_running, lr=opt.param_groups[0]["lr"])
+        if checkpoint_dir is not None:
+            save_checkpoint(model, checkpoint_dir, history)
+    finally:
+        bar.close()
+    model.eval()
+    return history
+
+
+def _record(history, model, val_loss_fn, on_eval, start, step, tokens, train_loss, lr):
+    val = float(val_loss_fn(model)) if val_loss_fn is not None else float("nan")
+    extra = dict(on_eval(model)) if on_eval is not None else {}
+    model.train()
+    history.step.append(step)
+    history.tokens.append(tokens)
+    history.train_loss.append(train_loss)
+    history.val_loss.append(val)
+    history.lr.append(lr)
+    history.wall_time.append(time.perf_counter() - start)
+    for name, value in extra.items():
+        history.metrics.setdefault(name, []).append(value)
+
+
+def _check_data(name, data, context_length):
+    if not isinstance(data, torch.Tensor) or data.dim() != 1 or data.is_floating_point():
+        raise ValueError(f"{name} must be a 1-D integer tensor of token ids (see course_lib.tokenizer.encode_to_tensor).")
+    if len(data) < context_length + 1:
+        raise ValueError(f"{name} has {len(data)} tokens, fewer than context_length + 1 = {context_length + 1}. "
+                         "Use more text or a shorter context_length.")
+
+
+def train(model, train_data: torch.Tensor, val_data: torch.Tensor | None = None, *, steps: int, batch_size: int = 32,
+          context_length: int | None = None, lr: float = 1e-3, min_lr: float | None = None,
+          warmup_steps: int | None = None, weight_decay: float = 0.1, betas: tuple[float, float] = (0.9, 0.95),
+          grad_clip: float | None = 1.0, eval_every: int | None = None, eval_batches: int = 8,
+          bytes_per_token: float = 1.0, seed: int = 0, device=None, checkpoint_dir: str | pathlib.Path | None = None,
+          progress: bool = True, desc: str = "training") -> History:
+    """Train a language model on random windows of ``train_data``; return a ``History``.
 
     Args:
         model: an ``nn.Module`` whose ``forward(x, y)`` returns ``(logits, loss)`` with the
@@ -228,90 +364,99 @@ def train(
             ``history.json`` are written there at every evaluation.
         progress: show a tqdm progress bar.
     """
-    from tqdm.auto import tqdm
-
+    if not hasattr(model, "parameters") or not callable(model):
+        raise ValueError(f"model must be a torch.nn.Module returning (logits, loss), got {type(model).__name__}.")
     if context_length is None:
         if not hasattr(model, "config") or not hasattr(model.config, "context_length"):
             raise ValueError("pass context_length=..., the model has no config.context_length.")
         context_length = model.config.context_length
-    _check_args(model, train_data, val_data, steps, batch_size, lr, context_length, grad_clip)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    check_int(steps, "steps", minimum=1)
+    check_positive(lr, "lr")
+    for name, data in (("train_data", train_data), ("val_data", val_data)):
+        if data is not None:
+            _check_data(name, data, context_length)
     device = pick_device(device)
-    warmup_steps = max(1, steps // 10) if warmup_steps is None else warmup_steps
-    min_lr = lr / 10 if min_lr is None else min_lr
     eval_every = max(1, steps // 10) if eval_every is None else eval_every
-    if eval_every < 1:
-        raise ValueError(f"eval_every must be >= 1, got {eval_every}.")
-
-    torch.manual_seed(seed)  # dropout masks
-    gen = torch.Generator().manual_seed(seed)  # batch order
-    model.to(device).train()
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    groups = [g for g in groups if g["params"]]
-    opt = torch.optim.AdamW(groups, lr=lr, betas=betas, fused=device.type in ("cpu", "cuda"))
-
-    history = History(bytes_per_token=bytes_per_token)
-    tokens_per_step = batch_size * context_length
-    running, n_running = 0.0, 0
-    start = time.perf_counter()
-    # At most ~25 redraws per bar, whatever the machine's speed: a notebook widget bar sends comm
-    # messages on every redraw, and thousands of them can overflow the kernel's output queue.
-    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False, miniters=max(1, steps // 25),
-               mininterval=0.5)
-    step = 0
-    try:
-        for step in range(steps):
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, lr, warmup_steps, steps, min_lr)
-            x, y = random_windows(train_data, batch_size, context_length, gen)
-            _, loss = model(x.to(device), y.to(device))
-            if not torch.isfinite(loss):
-                raise FloatingPointError(
-                    f"the loss became {loss.item()} at step {step}: training diverged. Lower lr (now {lr}) "
-                    "or keep grad_clip on."
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if grad_clip is not None:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
-            running += loss.item()
-            n_running += 1
-            bar.update(1)
-            if (step + 1) % eval_every == 0 or step + 1 == steps:
-                _record(history, model, step + 1, tokens_per_step, running / n_running, val_data, batch_size,
-                        context_length, eval_batches, device, opt.param_groups[0]["lr"], start)
-                running, n_running = 0.0, 0
-                bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", val=f"{history.val_loss[-1]:.3f}",
-                                refresh=False)
-                if checkpoint_dir is not None:
-                    save_checkpoint(model, checkpoint_dir, history)
-    except KeyboardInterrupt:
-        history.interrupted = True
-        warnings.warn(f"training interrupted after {step} steps; returning the history so far.", stacklevel=2)
-        if n_running:
-            _record(history, model, step, tokens_per_step, running / n_running, val_data, batch_size,
-                    context_length, eval_batches, device, opt.param_groups[0]["lr"], start)
-        if checkpoint_dir is not None:
-            save_checkpoint(model, checkpoint_dir, history)
-    finally:
-        bar.close()
-    model.eval()
-    return history
+    val_loss_fn = None if val_data is None else (
+        lambda m: estimate_loss(m, val_data, batch_size, context_length, eval_batches, device=device))
+    return train_loop(model, lambda step, g: random_windows(train_data, batch_size, context_length, g), _lm_loss,
+                      steps, lr=lr, min_lr=min_lr, warmup_steps=warmup_steps, weight_decay=weight_decay, betas=betas,
+                      fused=device.type in ("cpu", "cuda"), grad_clip=grad_clip, eval_every=eval_every,
+                      val_loss_fn=val_loss_fn, bytes_per_token=bytes_per_token, seed=seed, device=device,
+                      checkpoint_dir=checkpoint_dir, progress=progress, desc=desc)
 
 
-def _record(history, model, step, tokens_per_step, train_loss, val_data, batch_size, context_length,
-            eval_batches, device, lr, start):
-    val = (estimate_loss(model, val_data, batch_size, context_length, eval_batches, device=device)
-           if val_data is not None else float("nan"))
-    model.train()
-    history.step.append(step)
-    history.tokens.append(step * tokens_per_step)
-    history.train_loss.append(train_loss)
-    history.val_loss.append(val)
-    history.lr.append(lr)
-    history.wall_time.append(time.perf_counter() - start)
+def train_toy_task(model, steps: int, batch_size: int = 64, lr: float = 1e-3, warmup_steps: int | None = None,
+                   seed: int = 0, min_len: int = 8, max_len: int = 10, n_digits: int = 10, reverse: bool = True,
+                   grad_clip: float = 1.0, num_threads: int | None = 1) -> History:
+    """Train a ``Seq2SeqTransformer`` on fresh ``reversal_batch`` batches; ``History.train_loss`` is every step's loss.
+
+    AdamW with betas (0.9, 0.98) as in Vaswani et al., no weight decay, a linear warmup
+    over ``warmup_steps`` (default 10% of steps) then cosine decay to lr / 10, gradient
+    clipping at ``grad_clip``. Losses are in nats per target token (``teacher_forcing_loss``).
+
+    ``num_threads`` defaults to 1: a toy model's matrix products are too small to gain from
+    several cores, and on a busy machine torch's threads wait for each other (10-100x slower).
+    """
+    check_int(batch_size, "batch_size", minimum=1)
+    vocab = toy_vocab_size(n_digits)
+    if model.src_vocab < vocab or model.tgt_vocab < vocab:
+        raise ValueError(f"the toy task with {n_digits} digits needs vocabularies of at least {vocab} ids; the model has "
+                         f"src_vocab={model.src_vocab}, tgt_vocab={model.tgt_vocab}.")
+    if max_len + 2 > model.max_len:
+        raise ValueError(f"targets have max_len + 2 = {max_len + 2} positions but the model's max_len is {model.max_len}.")
+    return train_loop(model, lambda step, g: reversal_batch(batch_size, g, min_len, max_len, n_digits, reverse),
+                      _seq2seq_loss, steps, lr=lr, warmup_steps=warmup_steps, betas=(0.9, 0.98), decay_all=True,
+                      grad_clip=grad_clip, seed=seed, num_threads=num_threads)
+
+
+def train_masked_lm(model, data: torch.Tensor, steps: int, batch_size: int = 32, lr: float = 1e-3,
+                    mask_prob: float = 0.15, seed: int = 0, grad_clip: float = 1.0) -> History:
+    """Train a ``MaskedLMEncoder`` on windows of ``data`` with BERT masking; ``History.train_loss`` per step.
+
+    Each step draws ``batch_size`` windows of ``model.context_length`` tokens from the
+    (N,) token stream ``data`` (ids below ``model.mask_id``), masks them with
+    ``course_lib.objectives.mask_tokens`` and takes one AdamW step (weight decay 0.01 on
+    every parameter, warmup over 10% of the steps, cosine decay to lr / 10). Losses are
+    nats per masked token.
+    """
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if not isinstance(data, torch.Tensor) or data.dim() != 1 or data.is_floating_point():
+        raise ValueError("data must be a 1-D integer tensor of token ids.")
+    if int(data.max()) >= model.mask_id or int(data.min()) < 0:
+        raise ValueError(f"data ids must be in [0, {model.mask_id}): id {model.mask_id} is the mask token.")
+
+    def next_batch(step, g):
+        x, _ = random_windows(data, batch_size, model.context_length, g)  # (B, T); the shifted y is not needed
+        return mask_tokens(x, model.mask_id, model.mask_id, g, mask_prob)  # inputs, labels
+
+    return train_loop(model, next_batch, _lm_loss, steps, lr=lr, weight_decay=0.01, decay_all=True,
+                      grad_clip=grad_clip, seed=seed)
+
+
+def train_translation(model, train_numbers: torch.Tensor, steps: int, batch_size: int = 64, lr: float = 1e-3,
+                      seed: int = 0, grad_clip: float = 1.0) -> History:
+    """Train a ``Seq2SeqTransformer`` to turn number words into digits; ``History.train_loss`` per step.
+
+    Each step draws ``batch_size`` numbers from ``train_numbers``, builds the pairs with
+    ``course_lib.objectives.number_words_batch`` and takes one AdamW step on
+    ``teacher_forcing_loss`` (betas 0.9, 0.98 as Vaswani et al., no weight decay; warmup
+    over 10% of the steps, cosine decay to lr / 10). Losses are nats per target token.
+    """
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    if model.src_vocab < source_vocab_size() or model.tgt_vocab < target_vocab_size():
+        raise ValueError(f"the model needs src_vocab >= {source_vocab_size()} and tgt_vocab >= {target_vocab_size()}, "
+                         f"got {model.src_vocab} and {model.tgt_vocab}.")
+    train_numbers = torch.as_tensor(train_numbers)
+    if train_numbers.dim() != 1 or len(train_numbers) == 0:
+        raise ValueError("train_numbers must be a non-empty 1-D tensor of integers (see split_numbers).")
+
+    def next_batch(step, g):
+        return number_words_batch(train_numbers[torch.randint(len(train_numbers), (batch_size,), generator=g)])
+
+    return train_loop(model, next_batch, _seq2seq_loss, steps, lr=lr, betas=(0.9, 0.98), decay_all=True,
+                      grad_clip=grad_clip, seed=seed)
 
 
 def save_checkpoint(model, folder: str | pathlib.Path, history: History | None = None) -> pathlib.Path:

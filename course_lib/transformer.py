@@ -1,4 +1,4 @@
-"""The encoder-decoder Transformer (Vaswani et al. 2017), and parameter counts by formula.
+"""The encoder-decoder Transformer (Vaswani et al. 2017), its positions, decoding and a toy task.
 
     source ids (B, S)                                target ids (B, T), starting with BOS
       -> embedding * sqrt(d_model) + sinusoidal PE     -> embedding * sqrt(d_model) + sinusoidal PE
@@ -10,16 +10,18 @@
 num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048, dropout=0.1)`` completed:
 token embeddings, positions and an output head around ``torch.nn.Transformer``
 (post-LayerNorm, ReLU feed-forward, as in the paper). ``greedy_decode`` generates with it,
-``reversal_batch`` makes a toy task to train it on, and ``train_toy_task`` trains it.
-
-The ``*_param_count`` functions give the exact number of parameters of this model and of
-``course_lib.model.GPT`` from their sizes alone; the tests check them against
-``sum(p.numel() for p in model.parameters())``. ``param_share_report`` is the logic behind
-the parameter-count slider of chapter 03.
+``reversal_batch`` makes a toy task and ``teacher_forcing_loss`` scores it;
+``course_lib.train.train_toy_task`` trains it and ``course_lib.train.sequence_accuracy``
+measures it. Its exact parameter count, by formula, is ``course_lib.params.seq2seq_param_count``.
 
 Mask conventions. ``Seq2SeqTransformer`` hands its masks to ``torch.nn.Transformer``, whose
 boolean masks mean **True = blocked** (the opposite of ``course_lib.attention``, where True
-means "may attend"); float masks are added to the attention scores (0 or -inf).
+means "may attend"); float masks are added to the attention scores (0 or -inf). So that
+no name means both, the model's own mask helpers are named for what is True:
+``future_mask(T)`` is True at the future positions a query may not see, and
+``pad_positions(ids)`` is True at padding. ``course_lib.attention.causal_mask(T)`` is
+``~future_mask(T)``. The ``*_padding_mask`` arguments of ``forward`` (the seeds' names)
+also follow torch: True = padding, ignored.
 """
 from __future__ import annotations
 
@@ -28,6 +30,9 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from .model import check_token_ids
+from .validation import check_int
 
 __all__ = [
     "PAD",
@@ -42,44 +47,11 @@ __all__ = [
     "reversal_batch",
     "toy_to_text",
     "teacher_forcing_loss",
-    "sequence_accuracy",
-    "train_toy_task",
-    "gpt_param_breakdown",
-    "gpt_param_count",
-    "seq2seq_param_breakdown",
-    "seq2seq_param_count",
-    "param_share_report",
 ]
 
 # Special ids of the toy task; digit k is the id FIRST_DIGIT + k.
 PAD, BOS, EOS = 0, 1, 2
 FIRST_DIGIT = 3
-
-
-def _check_int(name: str, value, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an int, got {value!r} ({type(value).__name__}).")
-    if value < minimum:
-        raise ValueError(f"{name} must be at least {minimum}, got {value}.")
-
-
-class _torch_threads:
-    """Run a block with ``torch.set_num_threads(n)`` and restore the old value (None: leave it)."""
-
-    def __init__(self, n: int | None):
-        if n is not None:
-            _check_int("num_threads", n)
-        self.n, self.old = n, None
-
-    def __enter__(self):
-        if self.n is not None:
-            self.old = torch.get_num_threads()
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        if self.old is not None:
-            torch.set_num_threads(self.old)
-        return False
 
 
 # ----------------------------------------------------------------------------- positions
@@ -96,8 +68,8 @@ def sinusoidal_encoding(max_len: int, d_model: int) -> torch.Tensor:
     rotates it by w_i * k and PE[p] . PE[p + k] = sum_i cos(w_i * k) depends on k only.
     ``d_model`` must be even.
     """
-    _check_int("max_len", max_len)
-    _check_int("d_model", d_model)
+    check_int(max_len, "max_len", minimum=1)
+    check_int(d_model, "d_model", minimum=1)
     if d_model % 2:
         raise ValueError(f"d_model must be even for sin/cos pairs, got {d_model}; use {d_model + 1}.")
     position = torch.arange(max_len, dtype=torch.float64)[:, None]  # (max_len, 1)
@@ -149,8 +121,9 @@ class Seq2SeqTransformer(nn.Module):
             True is the pre-LayerNorm of GPT-2 and most LLMs, x = x + f(LN(x)).
 
     Parameters: embeddings (src_vocab + tgt_vocab) * d_model, ``torch.nn.Transformer``
-    and the output projection d_model * tgt_vocab + tgt_vocab; ``seq2seq_param_count``
-    gives the total. The embeddings and the output projection are not tied.
+    and the output projection d_model * tgt_vocab + tgt_vocab;
+    ``course_lib.params.seq2seq_param_count`` gives the total. The embeddings and the
+    output projection are not tied.
     """
 
     def __init__(
@@ -171,7 +144,7 @@ class Seq2SeqTransformer(nn.Module):
         for name, value in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab), ("d_model", d_model), ("nhead", nhead),
                             ("num_encoder_layers", num_encoder_layers), ("num_decoder_layers", num_decoder_layers),
                             ("dim_feedforward", dim_feedforward), ("max_len", max_len)):
-            _check_int(name, value)
+            check_int(value, name, minimum=1)
         if d_model % nhead:
             divisors = [h for h in range(1, min(d_model, 64) + 1) if d_model % h == 0]
             raise ValueError(
@@ -183,7 +156,7 @@ class Seq2SeqTransformer(nn.Module):
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
         if pad_idx is not None:
-            _check_int("pad_idx", pad_idx, minimum=0)
+            check_int(pad_idx, "pad_idx", minimum=0)
             if pad_idx >= min(src_vocab, tgt_vocab):
                 raise ValueError(f"pad_idx={pad_idx} must be a valid id in both vocabularies (< {min(src_vocab, tgt_vocab)}).")
         self.src_vocab, self.tgt_vocab, self.d_model, self.nhead = src_vocab, tgt_vocab, d_model, nhead
@@ -215,28 +188,26 @@ class Seq2SeqTransformer(nn.Module):
     # ------------------------------------------------------------------------- masks
 
     @staticmethod
-    def causal_mask(T: int, device=None) -> torch.Tensor:
-        """(T, T) bool mask, True above the diagonal: position t may not see positions > t.
+    def future_mask(T: int, device=None) -> torch.Tensor:
+        """(T, T) bool, True above the diagonal: True where query t would see a future position > t.
 
-        This is torch's convention (True = blocked); ``course_lib.attention.causal_mask``
-        is its complement.
+        This is torch's convention (True = blocked), what ``tgt_mask`` expects;
+        ``course_lib.attention.causal_mask(T)`` (True = may attend) is its complement.
         """
         return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
 
-    def padding_mask(self, ids: torch.Tensor) -> torch.Tensor | None:
-        """(B, L) bool, True where ``ids == pad_idx`` (keys to ignore); None if there is no pad_idx."""
+    def pad_positions(self, ids: torch.Tensor) -> torch.Tensor | None:
+        """(B, L) bool, True where ``ids == pad_idx`` (keys to ignore); None if there is no pad_idx.
+
+        torch's convention, what the ``*_padding_mask`` arguments expect;
+        ``course_lib.attention.padding_mask`` (True = real token) is the opposite.
+        """
         return None if self.pad_idx is None else ids == self.pad_idx
 
     # ------------------------------------------------------------------------- checks
 
     def _check_ids(self, ids, name: str, vocab: int) -> None:
-        if not isinstance(ids, torch.Tensor):
-            raise ValueError(f"{name} must be a torch.Tensor of token ids, got {type(ids).__name__}; use torch.tensor(...).")
-        if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
-            raise ValueError(f"{name} must hold integer token ids, got dtype {ids.dtype}; use {name}.long().")
-        if ids.dim() != 2:
-            hint = f" Add a batch dimension with {name}.unsqueeze(0)." if ids.dim() == 1 else ""
-            raise ValueError(f"{name} must have shape (batch, length), got {tuple(ids.shape)}.{hint}")
+        check_token_ids(ids, name, "length")
         if ids.shape[1] == 0:
             raise ValueError(f"{name} is empty (0 positions); give at least one token.")
         if ids.shape[1] > self.max_len:
@@ -273,7 +244,7 @@ class Seq2SeqTransformer(nn.Module):
         """(B, S) source ids -> memory (B, S, d_model)."""
         self._check_ids(src, "src", self.src_vocab)
         if src_padding_mask is None:
-            src_padding_mask = self.padding_mask(src)
+            src_padding_mask = self.pad_positions(src)
         self._check_padding(src_padding_mask, "src_padding_mask", src, "src")
         self._check_attn_mask(src_mask, "src_mask", src.shape[1], src.shape[1])
         x = self.dropout(self.pos(self.src_embed(src) * math.sqrt(self.d_model)))  # (B, S, d)
@@ -283,7 +254,7 @@ class Seq2SeqTransformer(nn.Module):
                memory_key_padding_mask=None) -> torch.Tensor:
         """(B, T) target ids and memory (B, S, d_model) -> decoder output (B, T, d_model).
 
-        ``tgt_mask`` defaults to the causal mask. ``memory_key_padding_mask`` (B, S) marks
+        ``tgt_mask`` defaults to ``future_mask(T)``. ``memory_key_padding_mask`` (B, S) marks
         padded source positions (True = ignore); pass the source's padding mask.
         """
         self._check_ids(tgt, "tgt", self.tgt_vocab)
@@ -291,9 +262,9 @@ class Seq2SeqTransformer(nn.Module):
             raise ValueError(f"memory must be (B={tgt.shape[0]}, S, {self.d_model}), got {tuple(memory.shape)}.")
         T = tgt.shape[1]
         if tgt_mask is None:
-            tgt_mask = self.causal_mask(T, device=tgt.device)
+            tgt_mask = self.future_mask(T, device=tgt.device)
         if tgt_padding_mask is None:
-            tgt_padding_mask = self.padding_mask(tgt)
+            tgt_padding_mask = self.pad_positions(tgt)
         self._check_attn_mask(tgt_mask, "tgt_mask", T, T)
         self._check_padding(tgt_padding_mask, "tgt_padding_mask", tgt, "tgt")
         if memory_key_padding_mask is not None and memory_key_padding_mask.shape != memory.shape[:2]:
@@ -308,7 +279,7 @@ class Seq2SeqTransformer(nn.Module):
         """Logits for every target position: (B, S) src, (B, T) tgt -> (B, T, tgt_vocab).
 
         The signature is the seeds'. Masks use torch's convention (bool True = blocked):
-        ``src_mask`` (S, S), default none; ``tgt_mask`` (T, T), default causal;
+        ``src_mask`` (S, S), default none; ``tgt_mask`` (T, T), default ``future_mask(T)``;
         ``src_padding_mask`` (B, S), ``tgt_padding_mask`` (B, T) and
         ``memory_key_padding_mask`` (B, S), True at padding. Padding masks left as None
         are built from ``pad_idx`` when the model has one; the memory mask then defaults
@@ -319,7 +290,7 @@ class Seq2SeqTransformer(nn.Module):
         if tgt.shape[0] != src.shape[0]:
             raise ValueError(f"src and tgt must have the same batch size, got {src.shape[0]} and {tgt.shape[0]}.")
         if src_padding_mask is None:
-            src_padding_mask = self.padding_mask(src)
+            src_padding_mask = self.pad_positions(src)
         if memory_key_padding_mask is None:
             memory_key_padding_mask = src_padding_mask
         memory = self.encode(src, src_mask, src_padding_mask)  # (B, S, d)
@@ -353,18 +324,18 @@ def greedy_decode(model: Seq2SeqTransformer, src: torch.Tensor, max_new_tokens: 
     """
     if not isinstance(model, Seq2SeqTransformer):
         raise ValueError(f"greedy_decode needs a Seq2SeqTransformer, got {type(model).__name__}.")
-    _check_int("max_new_tokens", max_new_tokens)
+    check_int(max_new_tokens, "max_new_tokens", minimum=1)
     if 1 + max_new_tokens > model.max_len:
         raise ValueError(f"1 + max_new_tokens = {1 + max_new_tokens} exceeds the model's max_len {model.max_len}.")
     for name, idx in (("bos_idx", bos_idx), ("eos_idx", eos_idx)):
-        _check_int(name, idx, minimum=0)
+        check_int(idx, name, minimum=0)
         if idx >= model.tgt_vocab:
             raise ValueError(f"{name}={idx} is outside the target vocabulary of {model.tgt_vocab} ids.")
     fill = pad_idx if pad_idx is not None else (model.pad_idx if model.pad_idx is not None else eos_idx)
     was_training = model.training
     model.eval()
     try:
-        src_padding_mask = model.padding_mask(src) if isinstance(src, torch.Tensor) else None
+        src_padding_mask = model.pad_positions(src) if isinstance(src, torch.Tensor) else None
         memory = model.encode(src, src_padding_mask=src_padding_mask)  # (B, S, d)
         B = src.shape[0]
         ys = torch.full((B, 1), bos_idx, dtype=torch.long, device=src.device)  # (B, 1)
@@ -410,10 +381,10 @@ def reversal_batch(batch_size: int, generator: torch.Generator | int, min_len: i
         generator = torch.Generator().manual_seed(generator)
     if not isinstance(generator, torch.Generator):
         raise ValueError(f"generator must be a torch.Generator or an int seed, got {type(generator).__name__}.")
-    _check_int("batch_size", batch_size)
-    _check_int("min_len", min_len)
-    _check_int("max_len", max_len)
-    _check_int("n_digits", n_digits)
+    check_int(batch_size, "batch_size", minimum=1)
+    check_int(min_len, "min_len", minimum=1)
+    check_int(max_len, "max_len", minimum=1)
+    check_int(n_digits, "n_digits", minimum=1)
     if min_len > max_len:
         raise ValueError(f"min_len ({min_len}) must not exceed max_len ({max_len}).")
     lengths = torch.randint(min_len, max_len + 1, (batch_size,), generator=generator)  # (B,)
@@ -459,173 +430,3 @@ def teacher_forcing_loss(model: Seq2SeqTransformer, src: torch.Tensor, tgt: torc
     logits = model(src, tgt_in)  # (B, T-1, V)
     ignore = -100 if pad_idx is None else pad_idx
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.reshape(-1), ignore_index=ignore)
-
-
-def sequence_accuracy(model: Seq2SeqTransformer, src: torch.Tensor, tgt: torch.Tensor, bos_idx: int = BOS,
-                      eos_idx: int = EOS, pad_idx: int = PAD, num_threads: int | None = 1) -> float:
-    """Share of rows that ``greedy_decode`` gets exactly right, every token through EOS.
-
-    ``tgt`` (B, T) is the reference, BOS first and right-padded with ``pad_idx``.
-    ``num_threads``: as in ``train_toy_task``.
-    """
-    with _torch_threads(num_threads):
-        pred = greedy_decode(model, src, tgt.shape[1] - 1, bos_idx, eos_idx, pad_idx)  # (B, <= T)
-    if pred.shape[1] < tgt.shape[1]:
-        pred = F.pad(pred, (0, tgt.shape[1] - pred.shape[1]), value=pad_idx)
-    return (pred == tgt).all(dim=1).float().mean().item()
-
-
-def train_toy_task(model: Seq2SeqTransformer, steps: int, batch_size: int = 64, lr: float = 1e-3,
-                   warmup_steps: int | None = None, seed: int = 0, min_len: int = 8, max_len: int = 10,
-                   n_digits: int = 10, reverse: bool = True, grad_clip: float = 1.0,
-                   num_threads: int | None = 1) -> list[float]:
-    """Train ``model`` on fresh ``reversal_batch`` batches; return the loss of every step.
-
-    AdamW with betas (0.9, 0.98) as in Vaswani et al., a linear warmup over
-    ``warmup_steps`` (default 10% of steps) then cosine decay to lr / 10
-    (``course_lib.train.lr_at``), gradient clipping at ``grad_clip``. Losses are in nats
-    per target token. The model is left in eval mode.
-
-    ``num_threads``: torch threads while training (restored afterwards; None keeps the
-    current setting). The default is 1: the matrix products of a toy model are too small
-    to gain from being split across cores, and on a machine whose cores are busy with
-    other work, torch's threads wait for each other and a step can take 10-100x longer.
-    """
-    from .train import lr_at
-
-    _check_int("steps", steps)
-    _check_int("batch_size", batch_size)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive number, got {lr!r}.")
-    vocab = toy_vocab_size(n_digits)
-    if model.src_vocab < vocab or model.tgt_vocab < vocab:
-        raise ValueError(f"the toy task with {n_digits} digits needs vocabularies of at least {vocab} ids; the model has "
-                         f"src_vocab={model.src_vocab}, tgt_vocab={model.tgt_vocab}.")
-    if max_len + 2 > model.max_len:
-        raise ValueError(f"targets have max_len + 2 = {max_len + 2} positions but the model's max_len is {model.max_len}.")
-    threads = _torch_threads(num_threads)
-    warmup_steps = max(1, steps // 10) if warmup_steps is None else warmup_steps
-    torch.manual_seed(seed)  # dropout masks
-    gen = torch.Generator().manual_seed(seed)  # the data
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=0.0)
-    device = model.src_embed.weight.device
-    model.train()
-    losses = []
-    with threads:
-        for step in range(steps):
-            for group in opt.param_groups:
-                group["lr"] = lr_at(step, lr, warmup_steps, steps, lr / 10)
-            src, tgt = reversal_batch(batch_size, gen, min_len, max_len, n_digits, reverse)  # (B, S), (B, T)
-            loss = teacher_forcing_loss(model, src.to(device), tgt.to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            opt.step()
-            losses.append(loss.item())
-    model.eval()
-    return losses
-
-
-# ----------------------------------------------------------------------------- parameter counts
-
-
-def gpt_param_breakdown(n_layer: int, d_model: int, vocab_size: int, context_length: int, bias: bool = False) -> dict:
-    """Parameters of ``course_lib.model.GPT`` by part, from its sizes alone.
-
-    Per block: attention W_qkv (3 d^2) and W_o (d^2); MLP d -> 4d -> d (8 d^2); two
-    LayerNorm gains (2d). With ``bias=True`` add 3d + d (attention), 4d + d (MLP) and two
-    LayerNorm biases (2d). Then a final LayerNorm (d, or 2d with bias), the token
-    embedding (vocab_size * d) and the learned positions (context_length * d). The output
-    head is tied to the token embedding, so it adds nothing.
-
-    Returns:
-        dict with keys "token embedding", "position embedding", "attention", "mlp",
-        "layer norms"; the values add up to the model's total.
-    """
-    for name, value in (("n_layer", n_layer), ("d_model", d_model), ("vocab_size", vocab_size),
-                        ("context_length", context_length)):
-        _check_int(name, value)
-    if not isinstance(bias, bool):
-        raise ValueError(f"bias must be True or False, got {bias!r}.")
-    L, d, b = n_layer, d_model, int(bias)
-    return {
-        "token embedding": vocab_size * d,
-        "position embedding": context_length * d,
-        "attention": L * (4 * d * d + b * 4 * d),
-        "mlp": L * (8 * d * d + b * 5 * d),
-        "layer norms": (2 * L + 1) * d * (1 + b),
-    }
-
-
-def gpt_param_count(n_layer: int, d_model: int, vocab_size: int, context_length: int, bias: bool = False,
-                    non_embedding: bool = True) -> int:
-    """Exact parameter count of ``course_lib.model.GPT``; equals ``GPT(config).num_params(non_embedding)``.
-
-    ``non_embedding=True`` (as in ``num_params`` and Kaplan et al. 2020) leaves out the
-    token and position embeddings: ``n_layer * (12 d^2 + 2d) + d`` without biases,
-    ``n_layer * (12 d^2 + 13 d) + 2d`` with them; about 12 * n_layer * d_model^2.
-    """
-    parts = gpt_param_breakdown(n_layer, d_model, vocab_size, context_length, bias)
-    total = sum(parts.values())
-    if non_embedding:
-        total -= parts["token embedding"] + parts["position embedding"]
-    return total
-
-
-def seq2seq_param_breakdown(src_vocab: int, tgt_vocab: int, d_model: int = 512, num_encoder_layers: int = 6,
-                            num_decoder_layers: int = 6, dim_feedforward: int = 2048) -> dict:
-    """Parameters of ``Seq2SeqTransformer`` by part (the number of heads does not matter).
-
-    One multi-head attention is 4 d^2 + 4d (W_q, W_k, W_v, W_o with biases); one
-    feed-forward network 2 d f + f + d; one LayerNorm 2d. An encoder layer has one
-    attention, one FFN and two LayerNorms; a decoder layer two attentions (causal self-
-    and cross-attention), one FFN and three LayerNorms; each stack ends with a LayerNorm.
-    """
-    for name, value in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab), ("d_model", d_model),
-                        ("num_encoder_layers", num_encoder_layers), ("num_decoder_layers", num_decoder_layers),
-                        ("dim_feedforward", dim_feedforward)):
-        _check_int(name, value)
-    d, f, Le, Ld = d_model, dim_feedforward, num_encoder_layers, num_decoder_layers
-    attn, ffn, ln = 4 * d * d + 4 * d, 2 * d * f + f + d, 2 * d
-    return {
-        "embeddings": (src_vocab + tgt_vocab) * d,
-        "encoder self-attention": Le * attn,
-        "encoder feed-forward": Le * ffn,
-        "decoder self-attention": Ld * attn,
-        "decoder cross-attention": Ld * attn,
-        "decoder feed-forward": Ld * ffn,
-        "layer norms": (2 * Le + 1 + 3 * Ld + 1) * ln,
-        "output projection": d * tgt_vocab + tgt_vocab,
-    }
-
-
-def seq2seq_param_count(src_vocab: int, tgt_vocab: int, d_model: int = 512, num_encoder_layers: int = 6,
-                        num_decoder_layers: int = 6, dim_feedforward: int = 2048) -> int:
-    """Exact parameter count of ``Seq2SeqTransformer`` with these sizes (sum of the breakdown)."""
-    return sum(seq2seq_param_breakdown(src_vocab, tgt_vocab, d_model, num_encoder_layers, num_decoder_layers,
-                                       dim_feedforward).values())
-
-
-def param_share_report(n_layer: int, d_model: int, vocab_size: int = 50257, context_length: int = 1024,
-                       bias: bool = True) -> str:
-    """The text the chapter-03 slider shows: a GPT's parameter count and where it sits.
-
-    Defaults are GPT-2's vocabulary, context length and biases. The shares are of the
-    total and add up to 100% (up to rounding); "embeddings" counts token and position
-    embeddings, and the tied output head adds nothing.
-    """
-    parts = gpt_param_breakdown(n_layer, d_model, vocab_size, context_length, bias)
-    total = sum(parts.values())
-    emb = parts["token embedding"] + parts["position embedding"]
-    approx = 12 * n_layer * d_model ** 2
-    non_emb = total - emb
-    lines = [
-        f"n_layer={n_layer}, d_model={d_model}, vocab={vocab_size}, context={context_length}",
-        f"total parameters      {total:>15,d}  ({total / 1e6:,.1f}M)",
-        f"non-embedding         {non_emb:>15,d}  (12*L*d^2 = {approx:,d}, ratio {non_emb / approx:.3f})",
-        f"embeddings            {100 * emb / total:6.1f}%",
-        f"attention             {100 * parts['attention'] / total:6.1f}%",
-        f"MLP                   {100 * parts['mlp'] / total:6.1f}%",
-        f"layer norms           {100 * parts['layer norms'] / total:6.1f}%",
-    ]
-    return "\n".join(lines)

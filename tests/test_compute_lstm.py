@@ -16,6 +16,16 @@ def test_training_flops_and_days():
         compute.training_flops(0, 1)
 
 
+def test_tokens_for_flops_inverts_training_flops():
+    import numpy as np
+
+    assert compute.tokens_for_flops(1.2e20, 1e9) == 2e10
+    N = np.array([1e6, 1e7, 1e8])
+    assert np.allclose(compute.training_flops(N, compute.tokens_for_flops(1e21, N)), 1e21, rtol=1e-12)
+    with pytest.raises(ValueError, match="n_params"):
+        compute.tokens_for_flops(1e21, -1)
+
+
 def test_memory_bytes():
     assert compute.memory_bytes(1e9, "bfloat16") == 2e9
     assert compute.memory_bytes(1e9, "int8") == 1e9
@@ -64,3 +74,30 @@ def test_loss_by_position_shows_context_helps():
     assert curve.shape == (16,)
     assert curve[0] > 0.3, "from one token the next is uncertain"
     assert curve[4:].max() < 0.1, "with a few tokens of context it is nearly certain"
+
+
+def test_training_flops_takes_numbers_and_arrays():
+    import numpy as np
+
+    assert isinstance(compute.training_flops(1e9, 2e10), float)
+    assert isinstance(compute.training_flops(10, 20), float) and compute.training_flops(10, 20) == 1200.0
+    flops = compute.training_flops(np.array([1e6, 1e7]), 2e9)
+    assert isinstance(flops, np.ndarray) and flops.tolist() == [1.2e16, 1.2e17]
+    grid = compute.training_flops(np.array([[1e6], [1e7]]), np.array([1e9, 1e10]))  # broadcast: (2, 1) x (2,)
+    assert grid.shape == (2, 2) and grid[1, 0] == 6.0 * 1e7 * 1e9
+    with pytest.raises(ValueError, match="n_tokens must be positive"):
+        compute.training_flops(np.array([1e6, 1e7]), [1e9, -1])
+
+
+def test_one_gpu_table_with_the_number_format_as_an_argument():
+    h100, a100 = compute.GPUS["H100 SXM"], compute.GPUS["A100"]
+    assert (h100.peak("bfloat16"), h100.peak("float32"), h100.memory_bytes) == (989e12, 67e12, 80e9)
+    assert (a100.peak("bfloat16"), a100.peak("float32"), a100.memory_bytes) == (312e12, 19.5e12, 80e9)
+    assert h100.peak() == h100.peak("bfloat16")
+    assert compute.gpu_spec("A100") is a100 and compute.gpu_spec(a100) is a100
+    with pytest.raises(ValueError, match="gives a peak for"):
+        h100.peak("int8")
+    with pytest.raises(ValueError, match="gpu='A100' with dtype"):
+        compute.gpu_spec("A100 (bf16)")
+    with pytest.raises(ValueError, match="gpu must be one of"):
+        compute.gpu_spec("TPU v4")

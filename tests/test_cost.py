@@ -1,4 +1,4 @@
-"""course_lib.cost: the cost of a training run, an LSTM's FLOPs per token, the cost widget."""
+"""course_lib.cost: the cost of a training run, an LSTM's FLOPs per token."""
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -9,7 +9,7 @@ from course_lib.lstm import LSTMConfig, LSTMLanguageModel
 
 def test_training_cost_by_hand():
     # 1e9 params x 1e10 tokens = 6e19 FLOPs; at 1e15 FLOP/s x 50%: 1.2e5 s = 33.3 GPU-hours
-    c = cost.training_cost(1e9, 1e10, "H100 SXM (bf16)", n_gpus=4, utilisation=0.5, price_per_hour=3.0)
+    c = cost.training_cost(1e9, 1e10, "H100 SXM", n_gpus=4, utilisation=0.5, price_per_hour=3.0)
     assert c.flops == 6e19
     gpu_seconds = 6e19 / (989e12 * 0.5)
     assert c.gpu_days == pytest.approx(gpu_seconds / 86400)
@@ -22,7 +22,7 @@ def test_training_cost_by_hand():
 
 def test_gpt3_on_a100s_matches_the_published_order_of_magnitude():
     # GPT-3 175B: 3.14e23 FLOPs (Brown et al. 2020, table D.1); 6ND with 300B tokens gives 3.15e23
-    c = cost.training_cost(175e9, 300e9, "A100 (bf16)", n_gpus=1024, utilisation=0.4)
+    c = cost.training_cost(175e9, 300e9, "A100", n_gpus=1024, utilisation=0.4)
     assert c.flops == pytest.approx(3.15e23)
     assert 25_000 < c.gpu_days < 35_000  # 3.15e23 / (312e12 * 0.4) / 86400 = 29,200
     assert 25 < c.days < 35
@@ -30,16 +30,28 @@ def test_gpt3_on_a100s_matches_the_published_order_of_magnitude():
     assert c.min_gpus_for_memory == 35
 
 
+def test_float32_uses_the_float32_peak_and_the_same_memory():
+    bf16 = cost.training_cost(1e9, 1e10)
+    fp32 = cost.training_cost(1e9, 1e10, dtype="float32")
+    assert fp32.gpu_days == pytest.approx(bf16.gpu_days * 989e12 / 67e12)
+    assert fp32.memory_bytes == bf16.memory_bytes == 16e9  # AdamW: 16 bytes per parameter either way
+    assert "H100 SXM (bf16) at 40% utilisation" in bf16.summary() and "H100 SXM (fp32)" in fp32.summary()
+    assert "(AdamW, mixed precision, 16 bytes/param)" in bf16.summary()
+
+
 def test_more_gpus_are_faster_not_cheaper():
     one = cost.training_cost(1e8, 2e9, n_gpus=1)
     many = cost.training_cost(1e8, 2e9, n_gpus=1024)
     assert many.days == pytest.approx(one.days / 1024)
     assert many.dollars == pytest.approx(one.dollars)
-    assert cost.training_cost(1e8, 2e9, "A100 (bf16)").gpu_days > one.gpu_days  # the H100 is faster
+    assert cost.training_cost(1e8, 2e9, "A100").gpu_days > one.gpu_days  # the H100 is faster
 
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(gpu="TPU"), "gpu must be one of"),
+    (dict(gpu="H100 SXM (bf16)"), "number format is a separate argument"),
+    (dict(dtype="int8"), "gives a peak for"),
+    (dict(n_gpus=1.5), "n_gpus must be an int"),
     (dict(n_gpus=0), "n_gpus"),
     (dict(utilisation=1.5), "utilisation"),
     (dict(price_per_hour=-1), "price_per_hour"),
@@ -85,16 +97,3 @@ def test_format_flops():
     assert cost.format_flops(3.15e23) == "3.15e+23 FLOPs (315 ZFLOP)"
     assert cost.format_flops(5e6) == "5e+06 FLOPs (5 MFLOP)"
     assert cost.format_flops(12) == "12 FLOPs"
-
-
-def test_widget_shows_the_cost_of_its_sliders():
-    pytest.importorskip("ipywidgets")
-    box = cost.cost_widget()
-    box.n_slider.value = 70e9
-    box.d_slider.value = 1.4e12
-    shown = box.update()
-    assert shown.n_params == pytest.approx(70e9, rel=0.01) and shown.n_gpus == 1024
-    assert f"{shown.days:.3g}" in box.text.value
-    assert "1,024 GPUs" in box.text.value
-    box.gpu_menu.value = "A100 (bf16)"
-    assert box.update().days > shown.days

@@ -12,13 +12,15 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GPT2LMHeadModel, pipeline
 
 from course_lib import course_model
-from course_lib.generation import (
+from course_lib.course_model import (
+    COURSE_MODEL_ENV,
     REBUILD_COMMAND,
+    CourseModelNotFound,
     course_model_path,
     gpt2_available,
-    greedy_decode,
     model_source,
 )
+from course_lib.generation import greedy_decode
 from course_lib.model import GPT, from_hf
 
 PROMPTS = ["The quick brown fox", "def read_file(path):\n    with open(path) as f:\n"]
@@ -169,16 +171,83 @@ def test_build_refuses_a_file(tmp_path):
 # ----------------------------------------------------------------------------- missing model, model choice
 
 
-def test_missing_folder_says_how_to_rebuild(tmp_path):
+def _fake_model(folder, files=course_model.MODEL_FILES):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        (folder / name).write_text("{}")
+    return folder
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch):
+    """A current directory outside the repository, no COURSE_MODEL_DIR, and no model next to the package."""
+    monkeypatch.delenv(COURSE_MODEL_ENV, raising=False)
+    monkeypatch.setattr(course_model, "_PACKAGE_PARENT", tmp_path / "site-packages")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return tmp_path
+
+
+def test_path_explicit_folder_comes_first(elsewhere, monkeypatch):
+    given = _fake_model(elsewhere / "given")
+    monkeypatch.setenv(COURSE_MODEL_ENV, str(_fake_model(elsewhere / "from_env")))
+    assert course_model_path(given) == given
+    assert course_model_path(str(given)) == given
+    with pytest.raises(CourseModelNotFound) as err:
+        course_model_path(elsewhere / "empty")  # given, so nowhere else is tried
+    assert "the folder given" in str(err.value) and str(elsewhere / "empty") in str(err.value)
+
+
+def test_path_environment_variable_comes_second(elsewhere, monkeypatch):
+    _fake_model(elsewhere / "work" / "models" / "course_gpt")  # would be found in the current directory
+    from_env = _fake_model(elsewhere / "from_env")
+    monkeypatch.setenv(COURSE_MODEL_ENV, str(from_env))
+    assert course_model_path() == from_env
+    monkeypatch.setenv(COURSE_MODEL_ENV, str(elsewhere / "nothing_here"))
+    with pytest.raises(FileNotFoundError, match=COURSE_MODEL_ENV):
+        course_model_path()  # set, so nowhere else is tried
+    monkeypatch.setenv(COURSE_MODEL_ENV, "")  # empty counts as not set
+    assert course_model_path() == (elsewhere / "work" / "models" / "course_gpt").resolve()
+
+
+def test_path_current_directory_and_its_parents_come_third(elsewhere, monkeypatch):
+    repo = elsewhere / "repo"
+    found = _fake_model(repo / "models" / "course_gpt")
+    _fake_model(elsewhere / "site-packages" / "models" / "course_gpt")  # next to the package: later
+    (repo / "notebooks").mkdir()
+    monkeypatch.chdir(repo / "notebooks")  # how a notebook runs
+    assert course_model_path() == found.resolve()
+    monkeypatch.chdir(repo)  # how the tests run
+    assert course_model_path() == found.resolve()
+
+
+def test_path_next_to_the_package_comes_last(elsewhere):
+    beside = _fake_model(elsewhere / "site-packages" / "models" / "course_gpt")
+    assert course_model_path() == beside
+
+
+def test_path_of_this_checkout_without_an_editable_install(monkeypatch, tmp_path):
+    """Found from the repository and from notebooks/, whatever the package's own location."""
+    monkeypatch.delenv(COURSE_MODEL_ENV, raising=False)
+    shipped = course_model._PACKAGE_PARENT / "models" / "course_gpt"
+    monkeypatch.setattr(course_model, "_PACKAGE_PARENT", tmp_path)
+    for cwd in (shipped.parent.parent, shipped.parent.parent / "notebooks"):
+        monkeypatch.chdir(cwd)
+        assert course_model_path() == shipped
+
+
+def test_missing_model_says_where_it_looked_and_how_to_rebuild(elsewhere):
+    incomplete = _fake_model(elsewhere / "work" / "models" / "course_gpt", ["config.json"])
     with pytest.raises(FileNotFoundError) as err:
-        course_model_path(root=tmp_path)
-    assert REBUILD_COMMAND in str(err.value)
-    (tmp_path / "models" / "course_gpt").mkdir(parents=True)
-    (tmp_path / "models" / "course_gpt" / "config.json").write_text("{}")
-    with pytest.raises(FileNotFoundError, match="model.safetensors"):
-        course_model_path(root=tmp_path)
-    with pytest.raises(ValueError, match="course_lib.course_model build"):
-        course_model.load(tmp_path / "models" / "course_gpt")
+        course_model_path()
+    message = str(err.value)
+    assert isinstance(err.value, ValueError), "also a ValueError, like every bad-input error of course_lib"
+    assert REBUILD_COMMAND in message and COURSE_MODEL_ENV in message
+    assert f"{incomplete.resolve()}: no model.safetensors, tokenizer.json" in message
+    assert str(elsewhere / "site-packages" / "models" / "course_gpt") in message
+    with pytest.raises(ValueError, match="course_lib.course_model build --out " + str(incomplete)):
+        course_model.load(incomplete)
 
 
 def test_model_source_defaults_to_the_course_model(folder):
@@ -189,10 +258,10 @@ def test_model_source_defaults_to_the_course_model(folder):
 
 
 def test_model_source_falls_back_with_a_warning(monkeypatch, folder):
-    monkeypatch.setattr("course_lib.generation.gpt2_available", lambda: (False, "not cached, offline"))
+    monkeypatch.setattr("course_lib.course_model.gpt2_available", lambda: (False, "not cached, offline"))
     with pytest.warns(UserWarning, match="not cached, offline"):
         assert model_source(True) == str(folder)
-    monkeypatch.setattr("course_lib.generation.gpt2_available", lambda: (True, "cached"))
+    monkeypatch.setattr("course_lib.course_model.gpt2_available", lambda: (True, "cached"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert model_source(True) == "gpt2"

@@ -5,8 +5,9 @@ import pytest
 import torch
 
 from course_lib.eval_tasks import (ClozeTask, accuracy_interval, cohen_kappa, complete_line, frequency_baseline,
-                                   held_out_documents, label_logprobs, lead_sentence, line_completion_task,
+                                   label_logprobs, lead_sentence, line_completion_task,
                                    make_cloze_task, sentences, summary_pairs, zero_shot_predict)
+from course_lib.text import held_out_documents
 from course_lib.tokenizer import train_bpe
 
 TEXT = " ".join(
@@ -172,7 +173,7 @@ def test_held_out_documents_matches_the_course_model_split():
     train, held = held_out_documents(docs, 0.1)
     assert train + held == docs and len(held) >= 1
     assert sum(map(len, held[1:])) < 0.1 * sum(map(len, docs)) <= sum(map(len, held))
-    if hasattr(course_model, "_split_documents"):  # the same rule as the course model's build
-        assert course_model._split_documents(Corpus("t", tuple(docs)), 0.1) == (train, held)
+    assert course_model.held_out_documents is held_out_documents, "one rule: the course model's build uses text's split"
+    assert course_model._split_documents(Corpus("t", tuple(docs)), 0.1) == (train, held)
     with pytest.raises(ValueError):
         held_out_documents(["only one"])

@@ -1,4 +1,4 @@
-"""course_lib.exercises: exercises/ is generated from solutions/ and never stale.
+"""course_grader.exercises: exercises/ is generated from solutions/ and never stale.
 
 Also checks the mark-up of the solution notebooks against their hidden tests (same task ids,
 same points, a check cell per task) and that the student version keeps each function's
@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import ast
 import pathlib
+import subprocess
+import sys
 
 import nbformat
 import pytest
 
-from course_lib import exercises
-from course_lib.exercises import BEGIN, END, exercise_text, generate, make_exercise, strip_solutions, tasks_of
-from course_lib.grade import hidden_tests_module
+from course_grader import exercises
+from course_grader.exercises import BEGIN, END, exercise_text, generate, make_exercise, strip_solutions, tasks_of
+from course_grader.grade import hidden_tests_module
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
@@ -34,13 +36,13 @@ def test_there_are_solution_notebooks():
 
 def test_exercises_are_not_stale():
     stale = generate(ROOT / "solutions", ROOT / "exercises", check=True)
-    assert stale == [], f"exercises/ is stale ({', '.join(stale)}): run python -m course_lib.exercises"
+    assert stale == [], f"exercises/ is stale ({', '.join(stale)}): run python -m course_grader.exercises"
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.name)
 def test_committed_exercise_equals_regenerated(path):
     committed = ROOT / "exercises" / path.name
-    assert committed.exists(), f"exercises/{path.name} is missing: run python -m course_lib.exercises"
+    assert committed.exists(), f"exercises/{path.name} is missing: run python -m course_grader.exercises"
     assert committed.read_text(encoding="utf-8") == exercise_text(path)
 
 
@@ -187,6 +189,33 @@ def test_generate_writes_detects_stale_and_removes_orphans(tmp_path):
     generate(sol, ex)
     assert not (ex / "09_old_exercises.ipynb").exists()
     assert (ex / "01_tiny_exercises.ipynb").exists()
+
+
+@pytest.mark.parametrize("solutions", ["missing", "empty", "no notebook"])
+def test_generate_refuses_a_solutions_folder_without_notebooks(tmp_path, capsys, solutions):
+    """A mistyped --solutions must not delete the exercises as orphans: refuse, exit 2, touch nothing."""
+    sol, ex = tmp_path / "solutoins", tmp_path / "exercises"
+    if solutions != "missing":
+        sol.mkdir()
+    if solutions == "no notebook":
+        (sol / "README.md").write_text("notes\n")
+    ex.mkdir()
+    (ex / "01_tiny_exercises.ipynb").write_text("{}")
+    for check in (False, True):
+        with pytest.raises(ValueError, match="Nothing was written or removed"):
+            generate(sol, ex, check=check)
+        args = ["--solutions", str(sol), "--exercises", str(ex)] + (["--check"] if check else [])
+        assert exercises.main(args) == 2
+        assert "error:" in capsys.readouterr().err
+    assert [p.name for p in ex.iterdir()] == ["01_tiny_exercises.ipynb"]
+    assert (ex / "01_tiny_exercises.ipynb").read_text() == "{}"
+
+
+def test_the_command_runs_from_the_repository_root():
+    proc = subprocess.run([sys.executable, "-m", "course_grader.exercises", "--check"], capture_output=True, text=True,
+                          timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "up to date" in proc.stdout
 
 
 def test_solution_notebook_is_not_changed_by_generation(tmp_path):

@@ -12,16 +12,15 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
+from course_lib.adapter import context_length_of, model_logits, next_token_logits
 from course_lib.generation import (
     apply_repetition_penalty,
     apply_temperature,
     beam_search,
-    context_length_of,
+    beam_search_beams,
     filter_logits,
     greedy_decode,
-    model_logits,
     next_token_distribution,
-    next_token_logits,
     sample,
 )
 from course_lib.model import GPT, GPTConfig, to_hf
@@ -29,13 +28,7 @@ from course_lib.model import GPT, GPTConfig, to_hf
 V = 97
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread (and much faster on a busy machine); restored after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def hf_gpt2(seed=0, vocab_size=V):
@@ -269,7 +262,9 @@ def test_beam_search_matches_generate_with_eos():
 def test_wide_beam_search_finds_the_most_likely_sequence():
     model = hf_gpt2(seed=7, vocab_size=5)
     ids = torch.tensor([[1, 3]])
-    best, beams = beam_search(model, ids, num_beams=25, max_new_tokens=3, return_beams=True)  # 25 >= 5 ** 2
+    beams = beam_search_beams(model, ids, num_beams=25, max_new_tokens=3)  # 25 >= 5 ** 2
+    best = beam_search(model, ids, num_beams=25, max_new_tokens=3)
+    assert torch.equal(best[0], beams[0].ids), "beam_search returns the best of beam_search_beams, shaped like ids"
     candidates = torch.tensor(list(itertools.product(range(5), repeat=3)))  # (125, 3): every continuation
     full = torch.cat([ids.expand(125, 2), candidates], dim=1)
     with torch.no_grad():
@@ -280,8 +275,16 @@ def test_wide_beam_search_finds_the_most_likely_sequence():
     assert math.isclose(beams[0].logprob, totals.max().item(), abs_tol=1e-4)
     assert math.isclose(beams[0].score, beams[0].logprob / 3, rel_tol=1e-6), "length_penalty=1: per-token score"
     # a narrow beam can miss it, but never beats it
-    narrow = beam_search(model, ids, num_beams=1, max_new_tokens=3, return_beams=True)[1][0]
+    narrow = beam_search_beams(model, ids, num_beams=1, max_new_tokens=3)[0]
     assert narrow.logprob <= beams[0].logprob + 1e-6
+
+
+def test_beam_search_of_zero_new_tokens_is_the_prompt():
+    gpt = course_gpt()
+    ids = prompt(T=4)
+    assert torch.equal(beam_search(gpt, ids, 3, 0), ids) and torch.equal(beam_search(gpt, ids[0], 3, 0), ids[0])
+    (beam,) = beam_search_beams(gpt, ids, 3, 0)
+    assert torch.equal(beam.ids, ids[0]) and beam.logprob == 0.0 and beam.score == 0.0
 
 
 def test_bad_input_says_what_to_do():
@@ -305,6 +308,7 @@ def test_bad_input_says_what_to_do():
         (lambda: sample(gpt, ids, 3, top_p=2.0), "top_p"),
         (lambda: beam_search(gpt, ids, 0, 3), "num_beams"),
         (lambda: beam_search(gpt, prompt(B=2), 2, 3), "once per prompt"),
+        (lambda: beam_search_beams(gpt, prompt(B=2), 2, 3), "once per prompt"),
         (lambda: beam_search(gpt, ids, 2, 3, early_stopping="sometimes"), "early_stopping"),
     ]
     for call, words in cases:

@@ -1,10 +1,10 @@
-"""course_lib.grade: the grader, end to end, on the solutions, the exercises and broken work.
+"""course_grader: the grader, end to end, on the solutions, the exercises and broken work.
 
 Every grading run starts a Jupyter kernel (a few seconds), so the notebooks are graded in
 two runs shared by the tests (module-scoped fixtures):
 
 - the solution notebook, through the command line, must get full marks and exit 0;
-- a class folder, through ``main()``: the generated exercise notebook (every task must
+- a class folder, through ``cli.main()``: the generated exercise notebook (every task must
   score 0, which proves each hidden test can fail) and two notebooks made from the
   solution by replacing function bodies with broken or hostile code. Each broken task
   must score 0 with a message that says what happened, an untouched task must keep its
@@ -23,10 +23,10 @@ import sys
 import nbformat
 import pytest
 
-from course_lib import grade
-from course_lib.exercises import BEGIN, END
-from course_lib.hidden_tests_02 import TASKS
-from course_lib.testkit import RESULT_MIME
+from course_grader import cli, grade, report
+from course_grader.exercises import BEGIN, END
+from course_grader.hidden_tests.set02 import TASKS
+from course_grader.testkit import RESULT_MIME
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "02_attention_exercises.ipynb"
@@ -93,7 +93,7 @@ def solution_run(tmp_path_factory):
     """Grade the committed solution through the command line; record its bytes and mtime first."""
     out = tmp_path_factory.mktemp("solution")
     before = (SOLUTION.read_bytes(), SOLUTION.stat().st_mtime_ns)
-    proc = subprocess.run([sys.executable, "-m", "course_lib.grade", str(SOLUTION), "--json", str(out / "grade.json"),
+    proc = subprocess.run([sys.executable, "-m", "course_grader", str(SOLUTION), "--json", str(out / "grade.json"),
                            "--csv", str(out / "gradebook.csv"), "--timeout", "120"],
                           capture_output=True, text=True, timeout=600, cwd=ROOT)
     after = (SOLUTION.read_bytes(), SOLUTION.stat().st_mtime_ns)
@@ -158,7 +158,7 @@ def class_run(tmp_path_factory):
     (root / "dave").mkdir()  # an unreadable file named like the exercise: graded 0, not fatal
     (root / "dave" / SOLUTION.name).write_text("{ this is not json", encoding="utf-8")
     stamps = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*.ipynb")}
-    code = grade.main([str(root), "--json", str(root / "grades.json"), "--csv", str(root / "gradebook.csv"),
+    code = cli.main([str(root), "--json", str(root / "grades.json"), "--csv", str(root / "gradebook.csv"),
                        "--timeout", "120", "--task-timeout", str(TASK_TIMEOUT), "--no-progress"])
     report = json.loads((root / "grades.json").read_text(encoding="utf-8"))
     return code, report, root, stamps
@@ -264,9 +264,9 @@ def test_folder_students_and_missing_paths(tmp_path):
     assert [p.name for p, _ in twice] == ["c.ipynb", "a.ipynb", "b.ipynb"]
     with pytest.raises(ValueError, match="no such notebook or folder"):
         grade.find_notebooks([tmp_path / "missing"])
-    assert grade.main([str(tmp_path / "missing"), "--json", str(tmp_path / "out.json")]) == 2
+    assert cli.main([str(tmp_path / "missing"), "--json", str(tmp_path / "out.json")]) == 2
     (tmp_path / "empty").mkdir()
-    assert grade.main([str(tmp_path / "empty"), "--json", str(tmp_path / "out.json")]) == 2
+    assert cli.main([str(tmp_path / "empty"), "--json", str(tmp_path / "out.json")]) == 2
 
 
 def test_a_printed_verdict_without_the_nonce_is_ignored():
@@ -286,9 +286,9 @@ def test_a_printed_verdict_without_the_nonce_is_ignored():
 
 
 def test_table_and_exit_code_rules():
-    ok = grade.Submission("a.ipynb", "a", "02_attention", [grade.TaskResult("softmax", 2, 2, "passed")])
-    bad = grade.Submission("b.ipynb", "b", "02_attention", [grade.TaskResult("softmax", 0, 2, "NaN")])
+    ok = report.Submission("a.ipynb", "a", "02_attention", [report.TaskResult("softmax", 2, 2, "passed")])
+    bad = report.Submission("b.ipynb", "b", "02_attention", [report.TaskResult("softmax", 0, 2, "NaN")])
     assert ok.passed and not bad.passed
-    assert not grade.Submission("c.ipynb", "c", None, error="no set").passed
-    table = grade.format_table(bad)
+    assert not report.Submission("c.ipynb", "c", None, error="no set").passed
+    table = report.format_table(bad)
     assert re.search(r"softmax\s+0\s+2\s+NaN", table) and "0 / 2" in table

@@ -14,8 +14,8 @@ import pathlib
 import nbformat
 import pytest
 
-from course_lib import grade
-from course_lib.exercises import tasks_of
+from course_grader import grade
+from course_grader.exercises import tasks_of
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))

@@ -1,4 +1,4 @@
-"""course_lib.metrics: perplexity, cloze accuracy, BLEU and ROUGE, checked against transformers,
+"""course_lib.metrics: sliding-window perplexity, cloze accuracy, BLEU and ROUGE, checked against transformers,
 sacrebleu and rouge-score (test dependencies)."""
 import math
 import random
@@ -14,7 +14,7 @@ from course_lib.metrics import (
     bleu,
     cloze_accuracy,
     lcs_length,
-    perplexity,
+    sliding_window_perplexity,
     rouge,
     sequence_logprob,
     tokenize_13a,
@@ -24,13 +24,7 @@ from course_lib.tokenizer import CharTokenizer
 from course_lib.train import train
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run faster on one thread (and much faster on a busy machine); restored after."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def random_gpt(seed=0, vocab_size=50, context_length=16):
@@ -72,14 +66,15 @@ class BigramTable(torch.nn.Module):
 def test_stride_equal_to_context_is_the_mean_of_disjoint_chunk_losses():
     model = random_gpt()
     ids = token_ids(16 * 6)
-    result = perplexity(model, ids, context_length=16)
+    result = sliding_window_perplexity(model, ids, context_length=16)
     chunks = ids.view(6, 16)  # (6, 16): disjoint windows
     with torch.no_grad():
         _, chunk_loss = model(chunks[:, :-1], chunks[:, 1:])  # the trainer's loss, 15 targets per chunk
     assert result.n_tokens == 6 * 15
     assert math.isclose(result.loss, chunk_loss.item(), rel_tol=1e-5)
     assert math.isclose(result.perplexity, math.exp(chunk_loss.item()), rel_tol=1e-5)
-    assert math.isclose(perplexity(model, ids, context_length=16, stride=16).loss, result.loss, rel_tol=1e-12)
+    assert math.isclose(sliding_window_perplexity(model, ids, context_length=16, stride=16).loss, result.loss,
+                        rel_tol=1e-12)
 
 
 def hf_sliding_window_reference(hf_model, ids, max_length, stride):
@@ -111,23 +106,24 @@ def test_sliding_window_matches_the_transformers_reference():
     for stride in (16, 10, 5, 1):
         ref_loss, ref_n = hf_sliding_window_reference(hf, ids[None], 16, stride)
         for model in (gpt, hf):
-            result = perplexity(model, ids, context_length=16, stride=stride)
+            result = sliding_window_perplexity(model, ids, context_length=16, stride=stride)
             assert result.n_tokens == ref_n
             assert math.isclose(result.loss, ref_loss, rel_tol=1e-5), (stride, type(model).__name__)
     assert ref_n == 69, "with stride < context_length every token but the first is scored once"
     # one window: exactly transformers' loss on the whole sequence
     with torch.no_grad():
         ref = hf(ids[None, :16], labels=ids[None, :16]).loss.item()
-    assert math.isclose(perplexity(hf, ids[:16], context_length=16).perplexity, math.exp(ref), rel_tol=1e-5)
+    assert math.isclose(sliding_window_perplexity(hf, ids[:16], context_length=16).perplexity, math.exp(ref),
+                        rel_tol=1e-5)
 
 
 def test_a_smaller_stride_gives_more_context_and_a_lower_loss(trained):
     text = PATTERN.repeat(12)[5 : 5 + 8 * 32]  # 256 tokens, starting mid-period
-    disjoint = perplexity(trained, text, context_length=32)
+    disjoint = sliding_window_perplexity(trained, text, context_length=32)
     assert disjoint.loss < 0.5, "the model has learned the sequence"
     for stride in (16, 8, 4):
-        assert perplexity(trained, text, context_length=32, stride=stride).loss <= disjoint.loss
-    assert perplexity(trained, text, context_length=32, stride=4).loss < 0.8 * disjoint.loss, \
+        assert sliding_window_perplexity(trained, text, context_length=32, stride=stride).loss <= disjoint.loss
+    assert sliding_window_perplexity(trained, text, context_length=32, stride=4).loss < 0.8 * disjoint.loss, \
         "the first tokens of each disjoint chunk lack context, and cost"
 
 
@@ -340,11 +336,11 @@ def test_bad_input_says_what_to_do():
         (lambda: bleu("a b", "a b"), "lists"),
         (lambda: bleu(["a"], [[]]), "non-empty list"),
         (lambda: rouge(["a"], "a"), "str"),
-        (lambda: perplexity(model, token_ids(1), 16), "at least 2"),
-        (lambda: perplexity(model, token_ids(40), 32), "longer than the model"),
-        (lambda: perplexity(model, token_ids(40), 16, stride=17), "stride"),
-        (lambda: perplexity(model, token_ids(40), 16, stride=0), "stride"),
-        (lambda: perplexity(model, token_ids(40).float(), 16), "integer"),
+        (lambda: sliding_window_perplexity(model, token_ids(1), 16), "at least 2"),
+        (lambda: sliding_window_perplexity(model, token_ids(40), 32), "longer than the model"),
+        (lambda: sliding_window_perplexity(model, token_ids(40), 16, stride=17), "stride"),
+        (lambda: sliding_window_perplexity(model, token_ids(40), 16, stride=0), "stride"),
+        (lambda: sliding_window_perplexity(model, token_ids(40).float(), 16), "integer"),
         (lambda: sequence_logprob(model, [], [1]), "empty"),
         (lambda: cloze_accuracy(model, [[1]], [[[2], [3]]], [0, 1]), "one entry per example"),
         (lambda: cloze_accuracy(model, [[1]], [[[2], [3]]], [2]), "index"),
@@ -355,3 +351,11 @@ def test_bad_input_says_what_to_do():
     for call, words in cases:
         with pytest.raises(ValueError, match=words):
             call()
+
+
+def test_perplexity_has_one_meaning():
+    """``perplexity`` is only ``units.perplexity(loss)``; the measurement is ``sliding_window_perplexity``."""
+    from course_lib import metrics, units
+
+    assert not hasattr(metrics, "perplexity")
+    assert units.perplexity(math.log(7.0)) == pytest.approx(7.0)

@@ -1,11 +1,11 @@
-"""course_lib.ngram: counted n-gram models, smoothing, perplexity, the data-scale curve and its sliders."""
+"""course_lib.ngram: counted n-gram models, smoothing, perplexity, the data-scale curve."""
 import math
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from course_lib import ngram
+from course_lib import ngram, units
 from course_lib.ngram import NGramModel
 
 TOY = "the cat sat on the mat. the cat ate the rat."
@@ -113,10 +113,10 @@ def test_perplexity_of_a_uniform_model_is_the_vocabulary_size():
     # every symbol equally frequent: the unigram MLE is uniform
     ids = np.tile(np.arange(7), 50)
     model = NGramModel(1, k=0, vocab_size=7).fit(ids)
-    assert model.perplexity(ids[::-1].copy()) == pytest.approx(7.0, rel=1e-12)
+    assert units.perplexity(model.cross_entropy(ids[::-1].copy())) == pytest.approx(7.0, rel=1e-12)
     # an enormous pseudo-count drowns the counts: uniform over 256 bytes
     huge_k = NGramModel(3, k=1e12).fit(TOY)
-    assert huge_k.perplexity("anything at all") == pytest.approx(256.0, rel=1e-6)
+    assert units.perplexity(huge_k.cross_entropy("anything at all")) == pytest.approx(256.0, rel=1e-6)
     assert ngram.uniform_guess(256) == pytest.approx({"nats": math.log(256), "bits": 8.0, "perplexity": 256.0})
 
 
@@ -124,7 +124,8 @@ def test_units_agree():
     model = NGramModel(3, k=0.1).fit(TOY)
     nats = model.cross_entropy(TOY)
     assert model.bits_per_symbol(TOY) == pytest.approx(nats / math.log(2))
-    assert model.perplexity(TOY) == pytest.approx(math.exp(nats))
+    assert units.perplexity(nats) == pytest.approx(math.exp(nats))
+    assert not hasattr(model, "perplexity"), "perplexity is units.perplexity(loss), one meaning"
     assert nats == pytest.approx(-model.log_prob(TOY).mean())
 
 
@@ -195,36 +196,6 @@ def test_data_scale_curve_matches_a_model_fitted_by_hand(docs_ids, curve):
     assert wb.loss[0, 0] == pytest.approx(by_hand, rel=1e-12) and wb.label == "witten-bell"
 
 
-def test_scale_point_is_the_slider_logic(curve):
-    point = ngram.scale_point(curve, 25_000, 3)  # the nearest grid size on a log scale is 30k
-    assert (point.size, point.n) == (30_000, 3)
-    assert point.loss_nats == curve.loss[1, 1]
-    assert point.bits == pytest.approx(point.loss_nats / math.log(2))
-    assert point.best_n == int(curve.orders[np.argmin(curve.loss[:, 1])])
-    assert point.gain_from_10x_bits == pytest.approx((curve.loss[1, 1] - curve.loss[1, 2]) / math.log(2))
-    assert ngram.scale_point(curve, 300_000, 5).gain_from_10x_bits is None  # beyond the grid
-    assert "n = 3" in point.summary() and "30,000 bytes" in point.summary()
-    with pytest.raises(ValueError, match="positive"):
-        ngram.scale_point(curve, 0, 3)
-
-
-def test_explorer_sliders_move_the_highlight(curve):
-    pytest.importorskip("ipywidgets")
-    explorer = ngram.ScaleExplorer(curve)
-    ui = explorer.widget()
-    size_slider, n_slider = ui.children[0].children
-    text, image = ui.children[1], ui.children[2]
-    first_png = image.value
-    size_slider.value = 3_000
-    n_slider.value = 5
-    assert (explorer.point.size, explorer.point.n) == (3_000, 5)
-    x, y = explorer.marker.get_data()
-    assert (x[0], y[0]) == (3_000, pytest.approx(curve.bits[2, 0]))
-    assert [bar.get_height() for bar in explorer.bars] == pytest.approx(curve.bits[:, 0].tolist())
-    assert text.value == explorer.point.summary() and "n = 5" in text.value
-    assert image.value != first_png and image.value[:4] == b"\x89PNG"
-
-
 # -- data quality helpers, compute ----------------------------------------------------
 def test_repeat_and_noise():
     ids = ngram.as_ids("abc")
@@ -288,7 +259,9 @@ def test_other_bad_input():
         NGramModel(2, vocab_size=16).fit("text")
     with pytest.raises(ValueError, match="sizes must lie between"):
         ngram.data_scale_curve(TOY, TOY, [10, 10_000], [1, 2])
-    with pytest.raises(ValueError, match="rate is a probability"):
+    with pytest.raises(ValueError, match=r"rate \(a probability\) must be a number in \[0, 1\]"):
         ngram.inject_noise(TOY, 1.5, "x")
-    with pytest.raises(ValueError, match="integer >= 1"):
+    with pytest.raises(ValueError, match="vocab_size must be at least 1"):
         ngram.uniform_guess(0)
+    with pytest.raises(ValueError, match="length must be at least 1"):
+        ngram.repeat_to_length("abc", 0)

@@ -14,10 +14,9 @@ from course_lib.objectives import (
     source_vocab_size,
     split_numbers,
     target_vocab_size,
-    train_masked_lm,
-    train_translation,
     translate,
 )
+from course_lib.train import train_masked_lm, train_translation
 from course_lib.transformer import BOS, EOS, FIRST_DIGIT, PAD, Seq2SeqTransformer
 
 
@@ -68,7 +67,7 @@ def test_masked_lm_learns_a_periodic_sequence():
     data = (torch.arange(5000) % 5) * 3  # the masked token is fixed by its neighbours
     torch.manual_seed(0)
     model = MaskedLMEncoder(vocab_size=16, context_length=8, d_model=32, n_layer=1, n_head=2)
-    losses = train_masked_lm(model, data, steps=100, batch_size=32, lr=5e-3)
+    losses = train_masked_lm(model, data, steps=100, batch_size=32, lr=5e-3).train_loss
     assert losses[0] > 2.0
     assert sum(losses[-10:]) / 10 < 0.3
     inputs = data[:8].clone()[None]
@@ -113,7 +112,7 @@ def test_translation_loss_falls():
     torch.manual_seed(0)
     model = Seq2SeqTransformer(source_vocab_size(), target_vocab_size(), d_model=32, nhead=2, num_encoder_layers=1,
                                num_decoder_layers=1, dim_feedforward=64, dropout=0.0, max_len=16, pad_idx=PAD)
-    losses = train_translation(model, torch.arange(100), steps=60, batch_size=32, lr=3e-3)
+    losses = train_translation(model, torch.arange(100), steps=60, batch_size=32, lr=3e-3).train_loss
     assert sum(losses[-5:]) / 5 < 0.5 * losses[0]
     out = translate(model, ["forty-two", "seven"])
     assert len(out) == 2 and all(s.isdigit() or s == "" for s in out)

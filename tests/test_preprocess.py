@@ -6,7 +6,6 @@ import pytest
 from course_lib.preprocess import (
     STOP_WORDS,
     bpe_report,
-    bpe_slider,
     bpe_vocab_sweep,
     composition,
     deduplicate,
@@ -98,17 +97,12 @@ def test_bpe_sweep_compresses_more_with_larger_vocabularies():
         bpe_vocab_sweep(TRAIN, EVAL, "x", vocab_sizes=(100,))
 
 
-def test_bpe_report_and_slider():
+def test_bpe_report():
     sweep = bpe_vocab_sweep(TRAIN, EVAL, "Return the list.", vocab_sizes=(257, 400))
     report = bpe_report(sweep, 390)  # nearest trained size is 400
     assert "vocabulary size       400" in report
     assert "|".join(sweep.point(400).sample_tokens) in report
     assert "bytes per token      1.00" in bpe_report(sweep, 257)
-    box = bpe_slider(sweep, value=257)
-    slider, html = box.children
-    assert "   257" in html.value
-    slider.value = 400
-    assert "   400" in html.value and "   257" not in html.value
 
 
 def test_token_strings_join_back_to_ascii_text():

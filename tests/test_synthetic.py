@@ -73,3 +73,13 @@ def test_bad_input_raises_value_error():
         entropy_rate("not a graph")
     with pytest.raises(ValueError, match="length"):
         random_walk(random_graph(10, 3.0), 0)
+    with pytest.raises(ValueError, match="mean_degree"):
+        random_graph(10, float("nan"))
+    with pytest.raises(ValueError, match="n_nodes"):
+        random_graph(True, 2.0)  # a bool is not a count
+    with pytest.raises(ValueError, match="n_tokens"):
+        random_walk_corpus(random_graph(10, 3.0), 10)
+    with pytest.raises(ValueError, match="val_fraction"):
+        random_walk_corpus(random_graph(10, 3.0), 1000, val_fraction=1.0)
+    with pytest.raises(ValueError, match="n_nodes"):
+        empirical_entropy_rate(np.array([0, 1, 0]), 2.5)

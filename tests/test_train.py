@@ -1,4 +1,4 @@
-"""course_lib.train: schedule, determinism, learning, checkpoints, bad input."""
+"""course_lib.train: the one loop, its four trainers, schedule, determinism, checkpoints, bad input."""
 import json
 import math
 
@@ -7,7 +7,20 @@ import torch
 
 from course_lib.device import pick_device
 from course_lib.model import GPT, GPTConfig
-from course_lib.train import History, estimate_loss, load_checkpoint, lr_at, train
+from course_lib import train as train_module
+from course_lib.objectives import MaskedLMEncoder, source_vocab_size, target_vocab_size
+from course_lib.train import (
+    History,
+    estimate_loss,
+    load_checkpoint,
+    lr_at,
+    train,
+    train_loop,
+    train_masked_lm,
+    train_toy_task,
+    train_translation,
+)
+from course_lib.transformer import PAD, Seq2SeqTransformer
 
 CONFIG = dict(vocab_size=16, context_length=16, n_layer=1, n_head=2, d_model=32)
 
@@ -96,11 +109,13 @@ def test_estimate_loss_is_repeatable():
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(steps=0), "steps must be a positive int"),
-        (dict(steps=2.5), "steps must be a positive int"),
+        (dict(steps=0), "steps must be at least 1"),
+        (dict(steps=2.5), "steps must be an int"),
         (dict(batch_size=0), "batch_size"),
-        (dict(lr=-1.0), "lr must be a positive"),
-        (dict(lr=float("nan")), "lr must be a positive"),
+        (dict(lr=-1.0), "lr must be a finite number > 0"),
+        (dict(lr=float("nan")), "lr must be a finite number > 0"),
+        (dict(eval_every=0), "eval_every"),
+        (dict(warmup_steps=-1), "warmup_steps"),
         (dict(device="tpu"), "device"),
         (dict(grad_clip=0.0), "grad_clip"),
     ],
@@ -158,3 +173,97 @@ def test_interrupting_returns_the_history_and_saves(tmp_path):
         h = train(model, data, steps=50, batch_size=2, eval_every=100, checkpoint_dir=tmp_path, progress=False)
     assert h.interrupted and h.step == [7]
     assert (tmp_path / "model.safetensors").exists()
+
+
+# ----------------------------------------------------------------------------- one loop, four trainers
+
+
+def tiny_seq2seq(src_vocab=7, tgt_vocab=7):
+    torch.manual_seed(0)
+    return Seq2SeqTransformer(src_vocab, tgt_vocab, d_model=32, nhead=4, num_encoder_layers=1, num_decoder_layers=1,
+                              dim_feedforward=64, dropout=0.0, max_len=16, pad_idx=PAD)
+
+
+TRAINERS = {  # name -> (make the model, train it for `steps` steps)
+    "toy": (lambda: tiny_seq2seq(), lambda m, steps: train_toy_task(m, steps, batch_size=32, lr=3e-3, min_len=3,
+                                                                    max_len=4, n_digits=4)),
+    "masked_lm": (lambda: MaskedLMEncoder(vocab_size=16, context_length=8, d_model=32, n_layer=1, n_head=2),
+                  lambda m, steps: train_masked_lm(m, (torch.arange(3000) % 5) * 3, steps, batch_size=32, lr=5e-3)),
+    "translation": (lambda: tiny_seq2seq(source_vocab_size(), target_vocab_size()),
+                    lambda m, steps: train_translation(m, torch.arange(100), steps, batch_size=32, lr=3e-3)),
+    "language_model": (lambda: fresh_model(),
+                       lambda m, steps: train(m, periodic_data(), steps=steps, batch_size=8, lr=1e-2, eval_every=1,
+                                              progress=False)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TRAINERS))
+def test_every_trainer_runs_the_one_loop(name, monkeypatch):
+    calls = []
+    loop = train_module.train_loop
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        return loop(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_loop", spy)
+    make, run = TRAINERS[name]
+    torch.manual_seed(0)
+    model = make()
+    h = run(model, 40)
+    assert len(calls) == 1, "each trainer is a thin wrapper over train_loop"
+    assert isinstance(h, History) and h.step == list(range(1, 41)) and len(h.train_loss) == 40
+    assert sum(h.train_loss[-5:]) / 5 < 0.7 * sum(h.train_loss[:5]) / 5, "the loss falls"
+    assert h.tokens == sorted(h.tokens) and h.tokens[0] > 0 and not h.interrupted
+    assert not model.training, "the model is left in eval mode"
+
+
+def test_train_loop_records_metrics_and_is_seeded():
+    data = periodic_data()
+    runs = []
+    for _ in range(2):
+        model = fresh_model(dropout=0.1)
+        runs.append(train_loop(model, lambda step, g: tuple(train_module.random_windows(data, 4, 16, g)),
+                               lambda m, batch: m(*batch)[1], 6, lr=1e-2, eval_every=3,
+                               val_loss_fn=lambda m: estimate_loss(m, data, 4, 16, 2),
+                               on_eval=lambda m: {"calls": 1.0}))
+    a, b = runs
+    assert a.step == [3, 6] and a.tokens == [3 * 64, 6 * 64] and a.metrics == {"calls": [1.0, 1.0]}
+    assert a.train_loss == b.train_loss and a.val_loss == b.val_loss, "same seed, same numbers"
+
+
+def test_train_loop_rejects_bad_input():
+    model = fresh_model()
+    batch = lambda step, g: (torch.zeros(1, 4, dtype=torch.long),) * 2  # noqa: E731
+    loss = lambda m, b: m(*b)[1]  # noqa: E731
+    bad = [
+        (dict(model="gpt"), "model must be a torch.nn.Module"),
+        (dict(next_batch=[1, 2]), "next_batch must be a function"),
+        (dict(loss_fn=None), "loss_fn must be a function"),
+        (dict(steps=0), "steps must be at least 1"),
+        (dict(steps=True), "steps must be an int"),
+        (dict(lr=0.0), "lr must be a finite number > 0"),
+        (dict(grad_clip=-1.0), "grad_clip"),
+        (dict(eval_every=0), "eval_every"),
+        (dict(min_lr=-1.0), "min_lr"),
+        (dict(num_threads=0), "num_threads"),
+        (dict(next_batch=lambda step, g: "text"), "next_batch must return a tensor"),
+        (dict(loss_fn=lambda m, b: 1.0), "loss_fn must return a 0-d tensor"),
+        (dict(loss_fn=lambda m, b: m(*b)[0]), "loss_fn must return a 0-d tensor"),
+    ]
+    for change, message in bad:
+        args = {**dict(model=model, next_batch=batch, loss_fn=loss, steps=2, lr=1e-3), **change}
+        with pytest.raises(ValueError, match=message):
+            train_loop(args.pop("model"), args.pop("next_batch"), args.pop("loss_fn"), args.pop("steps"), **args)
+
+
+def test_trainers_reject_bad_input():
+    with pytest.raises(ValueError, match="needs vocabularies"):
+        train_toy_task(tiny_seq2seq(), 1, n_digits=20)
+    with pytest.raises(ValueError, match="mask token"):
+        train_masked_lm(MaskedLMEncoder(vocab_size=16, context_length=8, d_model=32, n_layer=1, n_head=2),
+                        torch.tensor([0, 15, 1] * 20), steps=1)
+    with pytest.raises(ValueError, match="src_vocab"):
+        train_translation(tiny_seq2seq(), torch.arange(10), steps=1)
+    with pytest.raises(ValueError, match="train_numbers"):
+        train_translation(tiny_seq2seq(source_vocab_size(), target_vocab_size()), torch.tensor([]), steps=1)

@@ -46,7 +46,7 @@ class SliderCase:
 
 CASES = [
     SliderCase("05a-compute-budget-explorer", "05a_*.ipynb", "explorer_widget(", "N params"),
-    SliderCase("06-decoding-temperature", "06*.ipynb", "decoding_lab(", "temperature"),
+    SliderCase("06-decoding-temperature", "06*.ipynb", "decoding_widget(", "temperature"),
 ]
 
 

@@ -1,11 +1,11 @@
-"""course_lib.scaling_explorer: the compute-budget explorer, IsoFLOP tables, and the chapter-05a demos."""
+"""course_lib.labs.ch05_scaling: the compute-budget explorer, IsoFLOP tables, and the chapter-05a demos."""
 import math
 
 import numpy as np
 import pytest
 from scipy.optimize import minimize_scalar
 
-from course_lib import scaling_explorer as sx
+from course_lib.labs import ch05_scaling as sx
 from course_lib.scaling import BESIROGLU_2024, HOFFMANN_2022, KAPLAN_2020, ChinchillaLaw
 
 BUDGETS = [1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25]
@@ -130,11 +130,11 @@ def test_product_form_with_an_independent_column_would_be_identifiable():
     assert np.linalg.matrix_rank(X) == 4
 
 
-def test_floor_demo():
-    pure = sx.floor_demo(exponent=0.3, floor=0.0)
+def test_power_law_state():
+    pure = sx.power_law_state(exponent=0.3, floor=0.0)
     assert pure.fit.exponent == pytest.approx(-0.3) and pure.fit.r2 == pytest.approx(1.0)
     assert pure.slope_start == pytest.approx(-0.3) and pure.far_error == pytest.approx(0, abs=1e-9)
-    bent = sx.floor_demo(exponent=0.3, floor=1.7)
+    bent = sx.power_law_state(exponent=0.3, floor=1.7)
     assert bent.slope_start < bent.fit.exponent < bent.slope_end < 0  # the fit averages a bending curve
     assert bent.y_far_fit < bent.floor < bent.y_far  # the straight line dives through the floor
     assert bent.y_far == pytest.approx(1.7 + 100 * 1e12**-0.3)
@@ -183,7 +183,7 @@ def test_plots_draw():
     fig = sx.plot_explorer(sx.explorer_state(1e9, 2e10, 1e21, "Besiroglu et al. 2024"))
     assert len(fig.axes) == 2 and len(fig.axes[0].lines) >= 10
     plt.close(fig)
-    fig = sx.plot_floor_demo(sx.floor_demo())
+    fig = sx.plot_power_law(sx.power_law_state())
     assert len(fig.axes) == 1
     plt.close(fig)
     custom = ChinchillaLaw(E=1.0, A=100.0, B=100.0, alpha=0.3, beta=0.3)
@@ -207,9 +207,9 @@ def test_plots_draw():
     lambda: sx.isoflop_table(n_points=2),
     lambda: sx.allocation_table([0]),
     lambda: sx.product_form_demo(n_runs=3),
-    lambda: sx.floor_demo(exponent=0),
-    lambda: sx.floor_demo(floor=-0.1),
-    lambda: sx.floor_demo(x_min=1e9, x_max=1e6),
+    lambda: sx.power_law_state(exponent=0),
+    lambda: sx.power_law_state(floor=-0.1),
+    lambda: sx.power_law_state(x_min=1e9, x_max=1e6),
     lambda: sx.explorer_widget(N=-5, plot=False),
     lambda: sx.explorer_widget(law="nope", plot=False),
 ])

@@ -1,14 +1,14 @@
-"""course_lib.decoding_lab: the logic behind chapter 06's temperature / top-k / top-p sliders."""
+"""course_lib.labs.ch06_decoding: the logic behind chapter 06's temperature / top-k / top-p sliders."""
 import math
 
 import pytest
 import torch
 from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsWarper
 
-from course_lib.decoding_lab import (
+from course_lib.labs.ch06_decoding import (
     continuation,
-    decoding_lab,
-    next_token_view,
+    decoding_widget,
+    next_token_state,
     plot_next_token,
     prompt_logits,
     token_label,
@@ -47,6 +47,12 @@ def test_prompt_logits_are_the_models_last_position(model, tok, logits):
         expected = model(ids)[0][0, -1]
     assert logits.shape == (len(tok),)
     assert torch.allclose(logits, expected)
+    model.train()
+    try:
+        prompt_logits(model, tok, "The quick brown")
+        assert model.training, "prompt_logits restores the training mode it found"
+    finally:
+        model.eval()
 
 
 def test_token_label_makes_whitespace_visible(tok):
@@ -57,52 +63,52 @@ def test_token_label_makes_whitespace_visible(tok):
     assert token_label(tok, tok.eos_token_id) == "<|endoftext|>"
 
 
-def test_view_without_filters_is_the_model_distribution(tok, logits):
-    view = next_token_view(logits, tok)
-    assert torch.allclose(view.probs, torch.softmax(logits, -1), atol=1e-6)
-    assert view.n_kept == len(tok) and view.top_k is None and view.top_p is None
-    expected_h = -(view.probs * view.probs.log2()).sum().item()
-    assert math.isclose(view.entropy_bits, expected_h, rel_tol=1e-4)
-    probs = [p for _, p, _ in view.top]
-    assert probs == sorted(probs, reverse=True) and math.isclose(probs[0], view.base_probs.max().item())
+def test_state_without_filters_is_the_model_distribution(tok, logits):
+    state = next_token_state(logits, tok)
+    assert torch.allclose(state.probs, torch.softmax(logits, -1), atol=1e-6)
+    assert state.n_kept == len(tok) and state.top_k is None and state.top_p is None
+    expected_h = -(state.probs * state.probs.log2()).sum().item()
+    assert math.isclose(state.entropy_bits, expected_h, rel_tol=1e-4)
+    probs = [p for _, p, _ in state.top]
+    assert probs == sorted(probs, reverse=True) and math.isclose(probs[0], state.base_probs.max().item())
 
 
 @pytest.mark.parametrize("top_k,top_p", [(1, None), (5, None), (0, 0.5), (None, 0.9), (20, 0.8), (50, 0.99)])
 def test_kept_tokens_are_transformers_warpers(tok, logits, top_k, top_p):
-    view = next_token_view(logits, tok, temperature=0.7, top_k=top_k, top_p=top_p)
+    state = next_token_state(logits, tok, temperature=0.7, top_k=top_k, top_p=top_p)
     ref = logits[None] / 0.7
     if top_k:
         ref = TopKLogitsWarper(top_k)(None, ref)
     if top_p is not None:
         ref = TopPLogitsWarper(top_p)(None, ref)
-    assert torch.equal(view.probs > 0, torch.isfinite(ref[0]))
-    assert math.isclose(view.probs.sum().item(), 1.0, rel_tol=1e-5)
+    assert torch.equal(state.probs > 0, torch.isfinite(ref[0]))
+    assert math.isclose(state.probs.sum().item(), 1.0, rel_tol=1e-5)
 
 
 def test_slider_conventions(tok, logits):
     """top-k 0 and top-p 1.0 are 'off' (as in generate); temperature 0 is greedy."""
-    off = next_token_view(logits, tok, 1.0, 0, 1.0)
+    off = next_token_state(logits, tok, 1.0, 0, 1.0)
     assert off.top_k is None and off.top_p is None and off.n_kept == len(tok)
-    greedy = next_token_view(logits, tok, 0.0)
+    greedy = next_token_state(logits, tok, 0.0)
     assert greedy.n_kept == 1 and greedy.entropy_bits == 0.0
     assert int(greedy.probs.argmax()) == int(logits.argmax())
 
 
 def test_temperature_orders_the_entropy(tok, logits):
-    hs = [next_token_view(logits, tok, t).entropy_bits for t in (0.25, 0.5, 1.0, 1.5, 3.0)]
+    hs = [next_token_state(logits, tok, t).entropy_bits for t in (0.25, 0.5, 1.0, 1.5, 3.0)]
     assert all(a < b for a, b in zip(hs, hs[1:])), hs
     assert hs[-1] < math.log2(len(tok))
 
 
 def test_bad_input_says_what_to_do(tok, logits, model):
     with pytest.raises(ValueError, match="temperature"):
-        next_token_view(logits, tok, temperature=-1)
+        next_token_state(logits, tok, temperature=-1)
     with pytest.raises(ValueError, match="top_k"):
-        next_token_view(logits, tok, top_k=-3)
+        next_token_state(logits, tok, top_k=-3)
     with pytest.raises(ValueError, match="top_p"):
-        next_token_view(logits, tok, top_p=1.5)
+        next_token_state(logits, tok, top_p=1.5)
     with pytest.raises(ValueError, match=r"\(V,\)"):
-        next_token_view(logits[None], tok)
+        next_token_state(logits[None], tok)
     with pytest.raises(ValueError, match="non-empty"):
         prompt_logits(model, tok, "")
 
@@ -123,14 +129,14 @@ def test_plot_shows_both_distributions(tok, logits):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    view = next_token_view(logits, tok, 1.0, top_k=3, n_show=8)
-    ax = plot_next_token(view)
+    state = next_token_state(logits, tok, 1.0, top_k=3, n_show=8)
+    ax = plot_next_token(state)
     assert len(ax.patches) == 16 and len(ax.get_yticklabels()) == 8
     plt.close(ax.figure)
 
 
 def test_widget_updates_follow_the_sliders(model, tok):
-    box = decoding_lab(model, tok, "The quick brown", n_tokens=5, plot=False)
+    box = decoding_widget(model, tok, "The quick brown", n_tokens=5, plot=False)
     first = box.update()
     assert first.n_kept == len(tok) and "entropy" in box.text.value
     box.top_k.value = 3
@@ -140,6 +146,15 @@ def test_widget_updates_follow_the_sliders(model, tok):
     assert box.resample() == continuation(model, tok, "The quick brown", 0.0, 3, 1.0, 5, box.seed.value)
     box.prompt_box.value = "def read"
     assert torch.equal(box.update().base_probs, torch.softmax(prompt_logits(model, tok, "def read"), -1))
+
+
+def test_widget_draws_its_figure_as_png(model, tok):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    box = decoding_widget(model, tok, "The quick brown", n_tokens=2)
+    assert box.figure.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert box.temperature.description == "temperature"
 
 
 def test_partial_characters_show_their_bytes(tok):

@@ -40,7 +40,8 @@ from course_lib import compute as ref_compute
 from course_lib import preprocess as ref_preprocess
 from course_lib import train as ref_train
 from course_lib.model import GPT, GPTConfig
-from course_lib.testkit import Task, TaskFailed, call, expect_close, expect_raises, expect_tensor, learner_function
+from course_grader.hidden_tests import own_function, randn
+from course_grader.testkit import TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, graded
 
 EXERCISE_SET = "04_training"
 
@@ -49,10 +50,6 @@ ADAM_TOL = {torch.float32: dict(atol=1e-6, rtol=1e-5), torch.float64: dict(atol=
 LR_TOL = dict(rel_tol=1e-9, abs_tol=1e-15)
 FLOP_TOL = dict(rel_tol=1e-9, abs_tol=0.0)
 
-
-def _randn(*shape, seed: int, dtype=torch.float32, scale: float = 1.0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g, dtype=dtype) * scale
 
 
 def _on_one_thread(test):
@@ -70,14 +67,6 @@ def _on_one_thread(test):
 
     return wrapper
 
-
-def _own(ns: dict, name: str, reference) -> callable:
-    """The learner's function ``name``; fails if it *is* the course's reference, imported."""
-    fn = learner_function(ns, name)
-    if fn is reference:
-        raise TaskFailed(f"{name} is the course's own {reference.__module__}.{reference.__name__}, imported; "
-                         "write the function yourself")
-    return fn
 
 
 def _number(got, what: str) -> float:
@@ -99,8 +88,9 @@ def _expect_number(got, expected: float, what: str, rel_tol: float, abs_tol: flo
 # ----------------------------------------------------------------------------- deduplicate
 
 
+@graded(1, "exact deduplication, first occurrences kept")
 def test_deduplicate(ns: dict) -> None:
-    dedup = _own(ns, "deduplicate", ref_preprocess.deduplicate)
+    dedup = own_function(ns, "deduplicate", ref_preprocess.deduplicate)
     nfc, nfd = "caf\u00e9 au lait", "cafe\u0301 au lait"
     cases = [
         ("no copies", ["a", "b", "c"]),
@@ -163,9 +153,10 @@ def _ce_reference(logits: torch.Tensor, targets: torch.Tensor, ignore_index: int
     return loss.detach(), x.grad
 
 
+@graded(3, "mean cross-entropy from logits, stable, with ignore_index, by hand")
 @_on_one_thread
 def test_cross_entropy(ns: dict) -> None:
-    ce = _own(ns, "cross_entropy", F.cross_entropy)
+    ce = own_function(ns, "cross_entropy", F.cross_entropy)
 
     def targets(shape, V, seed):
         return torch.randint(V, shape, generator=torch.Generator().manual_seed(seed))
@@ -176,18 +167,18 @@ def test_cross_entropy(ns: dict) -> None:
     padded[padded < 4] = 0  # token 0 = padding, ignored with ignore_index=0
     padded[0, 0] = 3
     cases = [
-        ("(N=6, V=5) logits", _randn(6, 5, seed=1, scale=2.0), targets((6,), 5, 1), -100),
-        ("(B=2, T=4, V=11) logits, float64", _randn(2, 4, 11, seed=2, dtype=torch.float64), targets((2, 4), 11, 2),
+        ("(N=6, V=5) logits", randn(6, 5, seed=1, scale=2.0), targets((6,), 5, 1), -100),
+        ("(B=2, T=4, V=11) logits, float64", randn(2, 4, 11, seed=2, dtype=torch.float64), targets((2, 4), 11, 2),
          -100),
         ("logits of +-1e4 (float32)", torch.tensor([[1e4, 1e4 - 2, -1e4], [-1e4, -1e4 + 1, -1e4 + 5],
                                                    [0.0, 1e4, 0.0]]), torch.tensor([1, 0, 1]), -100),
         ("logits of 1e3 (float64)", torch.tensor([[1e3, 999.0, 1e3 - 30]], dtype=torch.float64), torch.tensor([2]),
          -100),
-        ("V = 1 (the loss is 0)", _randn(2, 3, 1, seed=3), torch.zeros(2, 3, dtype=torch.long), -100),
-        ("targets 0 and V - 1", _randn(4, 6, seed=4), torch.tensor([0, 5, 5, 0]), -100),
-        ("ignore_index=-100 on 15 of 18 positions", _randn(3, 6, 7, seed=5, scale=3.0), ignored, -100),
-        ("ignore_index=0 (padding token 0)", _randn(4, 5, 9, seed=6), padded, 0),
-        ("one position", _randn(1, 1, 4, seed=7), torch.tensor([[2]]), -100),
+        ("V = 1 (the loss is 0)", randn(2, 3, 1, seed=3), torch.zeros(2, 3, dtype=torch.long), -100),
+        ("targets 0 and V - 1", randn(4, 6, seed=4), torch.tensor([0, 5, 5, 0]), -100),
+        ("ignore_index=-100 on 15 of 18 positions", randn(3, 6, 7, seed=5, scale=3.0), ignored, -100),
+        ("ignore_index=0 (padding token 0)", randn(4, 5, 9, seed=6), padded, 0),
+        ("one position", randn(1, 1, 4, seed=7), torch.tensor([[2]]), -100),
     ]
     for label, logits, tgt, ignore_index in cases:
         what = f"cross_entropy with {label}"
@@ -225,24 +216,25 @@ _ADAM_FORBID = [
 ]
 
 
+@graded(3, "one AdamW update, checked against torch.optim.AdamW")
 @_on_one_thread
 def test_adamw_update(ns: dict) -> None:
-    update = _own(ns, "adamw_update", None)
+    update = own_function(ns, "adamw_update", None)
     cases = [
         # label, parameter, gradients for each step, keyword arguments ({}: torch's defaults)
-        ("(3, 4) float32, torch's defaults", _randn(3, 4, seed=10), [_randn(3, 4, seed=11 + i) for i in range(6)], {}),
-        ("gradients of about 1e-9 (eps matters)", _randn(3, seed=60, dtype=torch.float64),
-         [_randn(3, seed=61 + i, dtype=torch.float64, scale=1e-9) for i in range(5)], dict(lr=1e-3, eps=1e-8)),
-        ("(5,) float64, betas (0.9, 0.95), weight_decay 0.1, lr 1e-2", _randn(5, seed=20, dtype=torch.float64),
-         [_randn(5, seed=21 + i, dtype=torch.float64) for i in range(12)],
+        ("(3, 4) float32, torch's defaults", randn(3, 4, seed=10), [randn(3, 4, seed=11 + i) for i in range(6)], {}),
+        ("gradients of about 1e-9 (eps matters)", randn(3, seed=60, dtype=torch.float64),
+         [randn(3, seed=61 + i, dtype=torch.float64, scale=1e-9) for i in range(5)], dict(lr=1e-3, eps=1e-8)),
+        ("(5,) float64, betas (0.9, 0.95), weight_decay 0.1, lr 1e-2", randn(5, seed=20, dtype=torch.float64),
+         [randn(5, seed=21 + i, dtype=torch.float64) for i in range(12)],
          dict(lr=1e-2, betas=(0.9, 0.95), weight_decay=0.1)),
-        ("no weight decay", _randn(2, 3, seed=30), [_randn(2, 3, seed=31 + i) for i in range(5)],
+        ("no weight decay", randn(2, 3, seed=30), [randn(2, 3, seed=31 + i) for i in range(5)],
          dict(lr=3e-3, weight_decay=0.0)),
-        ("a zero gradient (only the weight decay moves the parameter)", _randn(4, seed=40),
+        ("a zero gradient (only the weight decay moves the parameter)", randn(4, seed=40),
          [torch.zeros(4)] * 3, dict(lr=0.1, weight_decay=0.5)),
         ("a 0-dim parameter", torch.tensor(1.5), [torch.tensor(g) for g in (0.3, -0.2, 0.5, 0.1, -1.0)],
          dict(lr=0.05)),
-        ("gradients of about 1e4", _randn(3, seed=50), [_randn(3, seed=51 + i, scale=1e4) for i in range(5)],
+        ("gradients of about 1e4", randn(3, seed=50), [randn(3, seed=51 + i, scale=1e4) for i in range(5)],
          dict(lr=1e-3)),
     ]
     for label, p0, grads, kwargs in cases:
@@ -273,8 +265,9 @@ def test_adamw_update(ns: dict) -> None:
 # ----------------------------------------------------------------------------- learning-rate schedule
 
 
+@graded(2, "linear warm-up, then cosine decay to min_lr")
 def test_lr_at(ns: dict) -> None:
-    lr_at = _own(ns, "lr_at", ref_train.lr_at)
+    lr_at = own_function(ns, "lr_at", ref_train.lr_at)
     configs = [
         ("warm-up 10 of 100 steps, min_lr = max_lr / 10", 3e-3, 10, 100, 3e-4),
         ("no warm-up (warmup_steps=0), min_lr = 0", 1e-2, 0, 50, 0.0),
@@ -319,9 +312,10 @@ def _adamw_two_groups(model):
                              lr=1.0, betas=(0.9, 0.95))  # lr=1.0 is a placeholder: the step must set it
 
 
+@graded(2, "forward, zero_grad, backward, clip, set lr, optimizer step")
 @_on_one_thread
 def test_training_step(ns: dict) -> None:
-    step_fn = _own(ns, "training_step", None)
+    step_fn = own_function(ns, "training_step", None)
     cases = [
         ("AdamW with two parameter groups and stale gradients in .grad", 0, _adamw_two_groups, [3e-3, 2e-3, 1e-3], 1.0,
          True),
@@ -335,7 +329,7 @@ def test_training_step(ns: dict) -> None:
         opt_mine, opt_ref = make_opt(mine), make_opt(ref)
         if stale:  # gradients left over from an earlier backward pass: the step must not add to them
             for i, (a, b) in enumerate(zip(mine.parameters(), ref.parameters())):
-                a.grad = _randn(*a.shape, seed=100 + i, scale=5.0)
+                a.grad = randn(*a.shape, seed=100 + i, scale=5.0)
                 b.grad = a.grad.clone()
         gen = torch.Generator().manual_seed(seed)
         for k, lr in enumerate(lrs, start=1):
@@ -359,9 +353,11 @@ def test_training_step(ns: dict) -> None:
 # ----------------------------------------------------------------------------- FLOPs and MFU
 
 
+@graded(2, "training FLOPs per token (6N + attention) and model FLOPs utilisation",
+        functions=("training_flops_per_token", "mfu"))
 def test_flops_and_mfu(ns: dict) -> None:
-    flops_fn = _own(ns, "training_flops_per_token", None)
-    mfu_fn = _own(ns, "mfu", ref_compute.mfu)
+    flops_fn = own_function(ns, "training_flops_per_token", None)
+    mfu_fn = own_function(ns, "mfu", ref_compute.mfu)
     shapes = [
         dict(vocab_size=65, context_length=64, n_layer=2, n_head=1, d_model=16),
         dict(vocab_size=256, context_length=128, n_layer=4, n_head=4, d_model=128),
@@ -389,15 +385,4 @@ def test_flops_and_mfu(ns: dict) -> None:
                       what=f"mfu(1000, 1e6, peak_flops={peak:g}): a peak of 0 or below is not a machine")
 
 
-TASKS = [
-    Task("deduplicate", 1, test_deduplicate, ("deduplicate",), "exact deduplication, first occurrences kept"),
-    Task("cross_entropy", 3, test_cross_entropy, ("cross_entropy",),
-         "mean cross-entropy from logits, stable, with ignore_index, by hand"),
-    Task("adamw_update", 3, test_adamw_update, ("adamw_update",),
-         "one AdamW update, checked against torch.optim.AdamW"),
-    Task("lr_at", 2, test_lr_at, ("lr_at",), "linear warm-up, then cosine decay to min_lr"),
-    Task("training_step", 2, test_training_step, ("training_step",),
-         "forward, zero_grad, backward, clip, set lr, optimizer step"),
-    Task("flops_and_mfu", 2, test_flops_and_mfu, ("training_flops_per_token", "mfu"),
-         "training FLOPs per token (6N + attention) and model FLOPs utilisation"),
-]
+TASKS = collect_tasks(globals())

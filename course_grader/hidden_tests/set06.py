@@ -49,19 +49,17 @@ from transformers.generation.logits_process import (
 )
 
 from course_lib import generation as ref
-from course_lib.testkit import Task, TaskFailed, call, expect_close, expect_raises, expect_tensor, learner_function
+from course_grader.hidden_tests import randn
+from course_grader.testkit import (
+    TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, graded, learner_function)
 
 EXERCISE_SET = "06_generation"
 
 # the versions the check cells compare with; a task must not hand its work to them
 _SHORTCUTS = [
-    (ref, "apply_temperature", "course_lib.generation.apply_temperature"),
-    (ref, "filter_logits", "course_lib.generation.filter_logits"),
-    (ref, "next_token_distribution", "course_lib.generation.next_token_distribution"),
-    (ref, "apply_repetition_penalty", "course_lib.generation.apply_repetition_penalty"),
-    (ref, "greedy_decode", "course_lib.generation.greedy_decode"),
-    (ref, "sample", "course_lib.generation.sample"),
-    (ref, "beam_search", "course_lib.generation.beam_search"),
+    *((ref, name, f"course_lib.generation.{name}") for name in (
+        "apply_temperature", "filter_logits", "next_token_distribution", "apply_repetition_penalty",
+        "greedy_decode", "sample", "beam_search", "beam_search_beams")),
     (TemperatureLogitsWarper, "__call__", "transformers' TemperatureLogitsWarper"),
     (TopKLogitsWarper, "__call__", "transformers' TopKLogitsWarper"),
     (TopPLogitsWarper, "__call__", "transformers' TopPLogitsWarper"),
@@ -78,10 +76,6 @@ def _call(fn, *args, **kwargs):
 TOL = {torch.float32: dict(atol=1e-6, rtol=1e-6), torch.float64: dict(atol=1e-12, rtol=1e-12)}
 LOGPROB_ATOL = 1e-4
 
-
-def _randn(*shape, seed: int, dtype=torch.float32, scale: float = 1.0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g, dtype=dtype) * scale
 
 
 def _shape(x: torch.Tensor) -> str:
@@ -179,16 +173,17 @@ def ref_beam_search(model, ids: torch.Tensor, num_beams: int, max_new_tokens: in
 # ----------------------------------------------------------------------------- tests
 
 
+@graded(1, "logits / T; T = 0 keeps only the maximum")
 def test_apply_temperature(ns: dict) -> None:
     fn = learner_function(ns, "apply_temperature")
-    with_inf = _randn(2, 9, seed=3, scale=2.0)
+    with_inf = randn(2, 9, seed=3, scale=2.0)
     with_inf[0, 4] = with_inf[1, 0] = float("-inf")
     cases = [
-        ("(9,) logits, T=0.5", _randn(9, seed=1, scale=3.0), 0.5),
-        ("(3, 11) logits, T=2.5", _randn(3, 11, seed=2), 2.5),
+        ("(9,) logits, T=0.5", randn(9, seed=1, scale=3.0), 0.5),
+        ("(3, 11) logits, T=2.5", randn(3, 11, seed=2), 2.5),
         ("(2, 9) logits with -inf entries, T=1.7", with_inf, 1.7),
-        ("(4, 6) float64 logits, T=1e-3", _randn(4, 6, seed=4, dtype=torch.float64), 1e-3),
-        ("(5,) logits, T=1", _randn(5, seed=5), 1.0),
+        ("(4, 6) float64 logits, T=1e-3", randn(4, 6, seed=4, dtype=torch.float64), 1e-3),
+        ("(5,) logits, T=1", randn(5, seed=5), 1.0),
     ]
     for label, logits, t in cases:
         got = _call(fn, logits, t)
@@ -199,7 +194,7 @@ def test_apply_temperature(ns: dict) -> None:
         expect_close(got, expected, what, **TOL[logits.dtype])
     tied = torch.tensor([[1.0, 3.0, -2.0, 3.0, 0.5], [0.0, -1.0, 2.0, 1.0, 1.5]])
     for label, logits in (("(2, 5) logits with a tie for the maximum in row 0", tied),
-                          ("(8,) logits", _randn(8, seed=6))):
+                          ("(8,) logits", randn(8, seed=6))):
         what = f"apply_temperature on {label}, T=0"
         got = _call(fn, logits, 0.0)
         expect_tensor(got, what, shape=logits.shape, dtype=logits.dtype)
@@ -210,29 +205,30 @@ def test_apply_temperature(ns: dict) -> None:
                              f"{int(_kept(expected).sum())}")
         if not bool(torch.isfinite(got[_kept(expected)]).all()):
             raise TaskFailed(f"{what}: the maximum must keep a finite logit (e.g. its own value), not inf or NaN")
-    expect_raises(ValueError, fn, _randn(5, seed=7), -0.5, what="apply_temperature(logits, -0.5)")
+    expect_raises(ValueError, fn, randn(5, seed=7), -0.5, what="apply_temperature(logits, -0.5)")
 
 
+@graded(2, "keep the k highest logits (ties kept), -inf elsewhere")
 def test_top_k_filter(ns: dict) -> None:
     fn = learner_function(ns, "top_k_filter")
     ties = torch.tensor([[2.0, 1.0, 1.0, 1.0, -1.0, 0.0], [0.5, 0.5, 0.5, -3.0, 0.5, 4.0]])
-    with_inf = _randn(2, 8, seed=13)
+    with_inf = randn(2, 8, seed=13)
     with_inf[0, :5] = float("-inf")
     cases = [
-        ("(10,) logits, k=3", _randn(10, seed=10), 3, 1),
-        ("(4, 12) logits, k=1", _randn(4, 12, seed=11, scale=2.0), 1, 1),
-        ("(3, 7) float64 logits, k=5", _randn(3, 7, seed=12, dtype=torch.float64), 5, 1),
+        ("(10,) logits, k=3", randn(10, seed=10), 3, 1),
+        ("(4, 12) logits, k=1", randn(4, 12, seed=11, scale=2.0), 1, 1),
+        ("(3, 7) float64 logits, k=5", randn(3, 7, seed=12, dtype=torch.float64), 5, 1),
         ("(2, 6) logits tied at the k-th value, k=2", ties, 2, 1),
         ("(2, 8) logits, row 0 has only 3 finite entries, k=4", with_inf, 4, 1),
-        ("(6,) logits, k=6 = V", _randn(6, seed=14), 6, 1),
-        ("(6,) logits, k=50 > V", _randn(6, seed=15), 50, 1),
-        ("(2, 9) logits, k=2, min_tokens_to_keep=4", _randn(2, 9, seed=16), 2, 4),
+        ("(6,) logits, k=6 = V", randn(6, seed=14), 6, 1),
+        ("(6,) logits, k=50 > V", randn(6, seed=15), 50, 1),
+        ("(2, 9) logits, k=2, min_tokens_to_keep=4", randn(2, 9, seed=16), 2, 4),
     ]
     for label, logits, k, keep in cases:
         what = f"top_k_filter on {label}"
         got = _call(fn, logits, k) if keep == 1 else _call(fn, logits, k, min_tokens_to_keep=keep)
         _expect_same_kept(got, ref_top_k(logits, k, keep), logits, what)
-    expect_raises(ValueError, fn, _randn(5, seed=17), 0, what="top_k_filter(logits, 0)")
+    expect_raises(ValueError, fn, randn(5, seed=17), 0, what="top_k_filter(logits, 0)")
 
 
 def _ok_margin(logits: torch.Tensor, top_p: float) -> bool:
@@ -240,19 +236,20 @@ def _ok_margin(logits: torch.Tensor, top_p: float) -> bool:
     return bool(((probs - top_p).abs() > 1e-4).all())
 
 
+@graded(3, "nucleus: the smallest set of likeliest tokens with mass >= p")
 def test_top_p_filter(ns: dict) -> None:
     fn = learner_function(ns, "top_p_filter")
-    with_inf = _randn(2, 10, seed=23, scale=2.0)
+    with_inf = randn(2, 10, seed=23, scale=2.0)
     with_inf[0, [1, 4, 7]] = float("-inf")
     with_inf[1, 2:] = float("-inf")
     cases = [
-        ("(12,) logits, p=0.9", _randn(12, seed=20, scale=2.0), 0.9, 1),
-        ("(4, 10) logits, p=0.5", _randn(4, 10, seed=21, scale=2.0), 0.5, 1),
-        ("(3, 8) float64 logits, p=0.75", _randn(3, 8, seed=22, dtype=torch.float64, scale=1.5), 0.75, 1),
+        ("(12,) logits, p=0.9", randn(12, seed=20, scale=2.0), 0.9, 1),
+        ("(4, 10) logits, p=0.5", randn(4, 10, seed=21, scale=2.0), 0.5, 1),
+        ("(3, 8) float64 logits, p=0.75", randn(3, 8, seed=22, dtype=torch.float64, scale=1.5), 0.75, 1),
         ("(2, 10) logits with -inf entries, p=0.8", with_inf, 0.8, 1),
-        ("(2, 9) logits, p=0.01 (only the most likely token)", _randn(2, 9, seed=24, scale=2.0), 0.01, 1),
-        ("(2, 9) logits, p=0.01, min_tokens_to_keep=3", _randn(2, 9, seed=25, scale=2.0), 0.01, 3),
-        ("(2, 9) logits, p=1.0 (keep everything)", _randn(2, 9, seed=26, scale=2.0), 1.0, 1),
+        ("(2, 9) logits, p=0.01 (only the most likely token)", randn(2, 9, seed=24, scale=2.0), 0.01, 1),
+        ("(2, 9) logits, p=0.01, min_tokens_to_keep=3", randn(2, 9, seed=25, scale=2.0), 0.01, 3),
+        ("(2, 9) logits, p=1.0 (keep everything)", randn(2, 9, seed=26, scale=2.0), 1.0, 1),
     ]
     for label, logits, p, keep in cases:
         if p < 1.0 and not _ok_margin(logits, p):
@@ -277,22 +274,23 @@ def test_top_p_filter(ns: dict) -> None:
                 raise TaskFailed(f"{what}: row {r} keeps a less likely token and removes a more likely one")
             expect_close(got[r][kept], logits[r][kept], f"{what}: kept logits must be unchanged")
     for bad in (0.0, 1.5):
-        expect_raises(ValueError, fn, _randn(5, seed=27), bad, what=f"top_p_filter(logits, {bad})")
+        expect_raises(ValueError, fn, randn(5, seed=27), bad, what=f"top_p_filter(logits, {bad})")
 
 
+@graded(2, "divide positive / multiply negative logits of tokens already seen")
 def test_apply_repetition_penalty(ns: dict) -> None:
     fn = learner_function(ns, "apply_repetition_penalty")
-    zeros = _randn(2, 8, seed=33)
+    zeros = randn(2, 8, seed=33)
     zeros[:, 2] = 0.0
     cases = [
-        ("(3, 10) logits, ids (3, 6) with repeats, penalty=1.3", _randn(3, 10, seed=30, scale=2.0),
+        ("(3, 10) logits, ids (3, 6) with repeats, penalty=1.3", randn(3, 10, seed=30, scale=2.0),
          torch.tensor([[1, 1, 1, 4, 9, 1], [0, 2, 2, 3, 3, 3], [7, 8, 9, 7, 8, 9]]), 1.3),
-        ("(2, 10) logits, ids (2, 4), penalty=0.7 (< 1 rewards repetition)", _randn(2, 10, seed=31, scale=2.0),
+        ("(2, 10) logits, ids (2, 4), penalty=0.7 (< 1 rewards repetition)", randn(2, 10, seed=31, scale=2.0),
          torch.tensor([[5, 6, 5, 0], [9, 9, 9, 9]]), 0.7),
-        ("(1, 6) logits, ids (1, 3), penalty=1.0", _randn(1, 6, seed=32), torch.tensor([[0, 3, 5]]), 1.0),
+        ("(1, 6) logits, ids (1, 3), penalty=1.0", randn(1, 6, seed=32), torch.tensor([[0, 3, 5]]), 1.0),
         ("(2, 8) logits with zeros at the repeated id 2, penalty=2.0", zeros,
          torch.tensor([[2, 2, 7], [2, 1, 1]]), 2.0),
-        ("(2, 5) float64 logits, ids (2, 1), penalty=1.5", _randn(2, 5, seed=34, dtype=torch.float64),
+        ("(2, 5) float64 logits, ids (2, 1), penalty=1.5", randn(2, 5, seed=34, dtype=torch.float64),
          torch.tensor([[4], [0]]), 1.5),
     ]
     for label, logits, ids, penalty in cases:
@@ -302,7 +300,7 @@ def test_apply_repetition_penalty(ns: dict) -> None:
         expected = RepetitionPenaltyLogitsProcessor(float(penalty))(ids, logits.clone())
         expect_close(got, expected, what, **TOL[logits.dtype])
     for bad in (0.0, -1.2):
-        expect_raises(ValueError, fn, _randn(1, 5, seed=35), torch.tensor([[1]]), bad,
+        expect_raises(ValueError, fn, randn(1, 5, seed=35), torch.tensor([[1]]), bad,
                       what=f"apply_repetition_penalty(logits, ids, penalty={bad})")
 
 
@@ -320,6 +318,7 @@ def _expect_ids(got, expected: torch.Tensor, what: str) -> None:
         raise TaskFailed(f"{what}: at position {i} expected token {int(expected[i])}, got {int(got[i])}")
 
 
+@graded(2, "append the argmax token, stop at EOS")
 def test_greedy_decode(ns: dict) -> None:
     fn = learner_function(ns, "greedy_decode")
     model = PrefixLM(vocab=7, d=6, scale=2.0, seed=2).eval()
@@ -350,6 +349,7 @@ def test_greedy_decode(ns: dict) -> None:
     _expect_ids(_call(fn, tied, torch.tensor([2]), 4), ref_greedy_decode(tied, torch.tensor([2]), 4), what)
 
 
+@graded(3, "keep the num_beams most probable prefixes")
 def test_beam_search(ns: dict) -> None:
     fn = learner_function(ns, "beam_search")
     model = PrefixLM(vocab=6, d=5, scale=0.7, seed=6).eval()  # beam search beats greedy here
@@ -386,14 +386,4 @@ def test_beam_search(ns: dict) -> None:
                              f"got {lp:.5f}")
 
 
-TASKS = [
-    Task("apply_temperature", 1, test_apply_temperature, ("apply_temperature",),
-         "logits / T; T = 0 keeps only the maximum"),
-    Task("top_k_filter", 2, test_top_k_filter, ("top_k_filter",), "keep the k highest logits (ties kept), -inf elsewhere"),
-    Task("top_p_filter", 3, test_top_p_filter, ("top_p_filter",),
-         "nucleus: the smallest set of likeliest tokens with mass >= p"),
-    Task("apply_repetition_penalty", 2, test_apply_repetition_penalty, ("apply_repetition_penalty",),
-         "divide positive / multiply negative logits of tokens already seen"),
-    Task("greedy_decode", 2, test_greedy_decode, ("greedy_decode",), "append the argmax token, stop at EOS"),
-    Task("beam_search", 3, test_beam_search, ("beam_search",), "keep the num_beams most probable prefixes"),
-]
+TASKS = collect_tasks(globals())

@@ -1,26 +1,20 @@
-"""The compute-budget explorer and the small demonstrations of chapter 05a, as plain functions.
+"""Chapter 05a's lab: the compute-budget explorer and the small demonstrations.
 
-Everything here is closed-form arithmetic on the published laws of
-``course_lib.scaling`` (no training), so one update takes well under a millisecond; the
-widgets only add drawing. Units: N in parameters, D in training tokens, C in FLOPs with
-``C = 6 N D``, loss in nats per token.
+Closed-form arithmetic on the published laws of ``course_lib.scaling`` (no training): one
+update takes well under a millisecond, the widgets only add drawing. Units: N in
+parameters, D in training tokens, C in FLOPs with ``C = 6 N D``, loss in nats per token.
 
-* ``explorer_state(N, D, C, law)``: the numbers the explorer shows, as an ``ExplorerState``:
-  the predicted loss of a run of N parameters on D tokens, its compute 6ND, and for a
-  budget C the compute-optimal N and D (Hoffmann et al. 2022, eq. 4), their tokens per
-  parameter, and Kaplan et al.'s (2020) allocation of the same budget.
-* ``isoflop_table(law, budgets)``: IsoFLOP curves, loss against N at fixed C, each with
-  its minimum.
-* ``allocation_table(budgets)``: compute-optimal N, D, tokens per parameter and loss at
-  several budgets under each law, side by side.
-* ``product_form_demo()``: why ``Performance = a N^b D^c C^d`` (the seeds' formula) cannot
-  be fitted when ``C = 6 N D``: the design matrix of ln L on (1, ln N, ln D, ln C) has
-  rank 3, so different exponent triples give identical predictions.
-* ``floor_demo(exponent, floor)``: a power law above an irreducible floor, and what a pure
-  power-law fit (a straight line on log-log axes) makes of it.
-* ``explorer_widget()`` and ``power_law_widget()``: ipywidgets on top of those functions
-  (ipywidgets and matplotlib are imported only there). Their ``update()`` callback returns
-  what it shows, so a test can move a slider and check the result.
+    explorer_state / plot_explorer / explorer_widget       -> a run (N, D) and a budget C under a law:
+                                                              its loss, the compute-optimal N and D
+                                                              (Hoffmann et al. 2022, eq. 4), Kaplan's allocation
+    power_law_state / plot_power_law / power_law_widget   -> a power law above a floor, and what a
+                                                              straight line on log-log axes makes of it
+    isoflop_table, allocation_table                        -> IsoFLOP curves and allocations, law by law
+    product_form_demo                                      -> runs with C = 6 N D given to fit_product_form:
+                                                              the seeds' a N^b D^c C^d has no unique fit
+
+A widget's ``update()`` returns what it shows (a test moves a slider and checks it);
+``redraw()``, called when a slider is released, also draws the figure.
 
 References:
     Kaplan et al. (2020), "Scaling Laws for Neural Language Models", arXiv:2001.08361.
@@ -35,25 +29,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .scaling import BESIROGLU_2024, HOFFMANN_2022, KAPLAN_2020, ChinchillaLaw, PowerLawFit, fit_power_law
+from ..scaling import (BESIROGLU_2024, HOFFMANN_2022, KAPLAN_2020, ChinchillaLaw, PowerLawFit, ProductFormFit,
+                       fit_power_law, fit_product_form, isoflop_curve, training_flops)
+from ..compute import tokens_for_flops
+from ..validation import check_int, check_nonnegative, check_positive, check_positive_array
+from .figures import figure_png
 
 __all__ = [
-    "LAWS",
-    "get_law",
-    "ExplorerState",
-    "explorer_state",
-    "IsoFLOPCurve",
-    "isoflop_table",
-    "AllocationRow",
-    "allocation_table",
-    "ProductFormDemo",
-    "product_form_demo",
-    "FloorDemo",
-    "floor_demo",
-    "plot_explorer",
-    "plot_floor_demo",
-    "explorer_widget",
-    "power_law_widget",
+    "LAWS", "get_law", "ExplorerState", "explorer_state", "plot_explorer", "explorer_widget",
+    "PowerLawState", "power_law_state", "plot_power_law", "power_law_widget",
+    "IsoFLOPCurve", "isoflop_table", "AllocationRow", "allocation_table", "product_form_demo",
 ]
 
 LAWS: dict[str, ChinchillaLaw] = {
@@ -75,27 +60,8 @@ def get_law(law) -> tuple[str, ChinchillaLaw]:
     raise ValueError(f"law must be a ChinchillaLaw or one of {sorted(LAWS)}, got {law!r}.")
 
 
-def _positive(value, name: str) -> float:
-    """``value`` as a float; ValueError unless it is a finite number > 0."""
-    if isinstance(value, bool):
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a positive number, got {value!r}.") from None
-    if not math.isfinite(x) or x <= 0:
-        raise ValueError(f"{name} must be positive and finite (a count of parameters, tokens or FLOPs), got {value!r}.")
-    return x
-
-
 def _budgets(budgets) -> np.ndarray:
-    try:
-        arr = np.asarray(budgets, dtype=float).ravel()
-    except (TypeError, ValueError):
-        raise ValueError(f"budgets must be a sequence of FLOPs such as [1e19, 1e21], got {budgets!r}.") from None
-    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"budgets must be a non-empty sequence of positive FLOPs, got {arr.tolist()}.")
-    return arr
+    return check_positive_array(budgets, "budgets (FLOPs, such as [1e19, 1e21])").ravel()
 
 
 # ----------------------------------------------------------------------------- the explorer's numbers
@@ -155,7 +121,7 @@ class ExplorerState:
             f"budget C = {self.C:.3g} FLOPs:\n"
             f"  compute-optimal N = {self.N_opt:.3g}, D = {self.D_opt:.3g} ({self.tokens_per_param:.3g} tokens/param), "
             f"loss {self.loss_opt:.3f}\n"
-            f"  your N spending all of C: D = {self.C / (6 * self.N):.3g}, loss {self.loss_N_at_budget:.3f}\n"
+            f"  your N spending all of C: D = {tokens_for_flops(self.C, self.N):.3g}, loss {self.loss_N_at_budget:.3f}\n"
             f"  Kaplan's allocation: N = {self.kaplan_N:.3g}, D = {self.kaplan_D:.3g} "
             f"({self.kaplan_tokens_per_param:.3g} tokens/param), loss by this law {self.loss_kaplan_allocation:.3f}"
         )
@@ -164,25 +130,18 @@ class ExplorerState:
 def explorer_state(N, D, C, law="Hoffmann et al. 2022") -> ExplorerState:
     """The explorer's numbers for a run of N parameters on D tokens and a budget of C FLOPs.
 
-    Args:
-        N: parameters (> 0).
-        D: training tokens (> 0).
-        C: compute budget in FLOPs (> 0); need not equal 6 N D.
-        law: a ``ChinchillaLaw`` or a name in ``LAWS``.
-
-    Returns:
-        An ``ExplorerState``. Raises ValueError for non-positive or non-finite N, D, C or
-        an unknown law.
+    N: parameters, D: training tokens, C: compute budget in FLOPs (need not equal 6 N D), each
+    finite and > 0; law: a ``ChinchillaLaw`` or a name in ``LAWS``. ValueError otherwise.
     """
-    N, D, C = _positive(N, "N"), _positive(D, "D"), _positive(C, "C")
+    N, D, C = check_positive(N, "N"), check_positive(D, "D"), check_positive(C, "C")
     name, chinchilla = get_law(law)
     n_opt, d_opt = chinchilla.compute_optimal(C)
     k_n, k_d = KAPLAN_2020.compute_optimal(C)
     return ExplorerState(
         law_name=name, N=N, D=D, C=C,
         loss=chinchilla.loss(N, D),
-        run_flops=6.0 * N * D,
-        loss_N_at_budget=chinchilla.loss(N, C / (6.0 * N)),
+        run_flops=float(training_flops(N, D)),
+        loss_N_at_budget=chinchilla.loss(N, tokens_for_flops(C, N)),
         N_opt=n_opt, D_opt=d_opt, tokens_per_param=d_opt / n_opt,
         loss_opt=chinchilla.loss(n_opt, d_opt),
         kaplan_N=k_n, kaplan_D=k_d, kaplan_tokens_per_param=k_d / k_n,
@@ -228,16 +187,14 @@ def isoflop_table(law="Hoffmann et al. 2022", budgets=(1e19, 1e21, 1e23, 1e25), 
     """
     _, chinchilla = get_law(law)
     budgets = _budgets(budgets)
-    if not (isinstance(decades, (int, float)) and math.isfinite(decades) and decades > 0):
-        raise ValueError(f"decades must be a positive number (the half-width of the N range in decades), got {decades!r}.")
-    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 3:
-        raise ValueError(f"n_points must be an int >= 3, got {n_points!r}.")
+    decades = check_positive(decades, "decades (the half-width of the N range in decades)")
+    n_points = check_int(n_points, "n_points", minimum=3)
     curves = []
     for C in budgets:
         n_opt, d_opt = chinchilla.compute_optimal(float(C))
         N = n_opt * np.logspace(-decades, decades, n_points)  # (n_points,)
-        D = C / (6.0 * N)
-        curves.append(IsoFLOPCurve(C=float(C), N=N, D=D, L=chinchilla.loss(N, D), N_opt=n_opt, D_opt=d_opt,
+        D, L = isoflop_curve(chinchilla, C, N)  # D = C / (6 N)
+        curves.append(IsoFLOPCurve(C=float(C), N=N, D=D, L=L, N_opt=n_opt, D_opt=d_opt,
                                    L_opt=chinchilla.loss(n_opt, d_opt)))
     return curves
 
@@ -288,78 +245,26 @@ def allocation_table(budgets=(1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25), l
 # ----------------------------------------------------------------------------- the seeds' product form
 
 
-@dataclass(frozen=True)
-class ProductFormDemo:
-    """A least-squares fit of ln L = ln a + b ln N + c ln D + d ln C on runs with C = 6 N D.
-
-    Attributes:
-        N, D, C, L: (n,) the runs: parameters, tokens, FLOPs = 6 N D, loss in nats per token.
-        X: (n, 4) the design matrix, columns 1, ln N, ln D, ln C.
-        rank: its numerical rank (3, not 4: ln C = ln 6 + ln N + ln D).
-        singular_values: (4,) of X; the last is zero up to rounding.
-        null_vector: (4,) v with X v = 0, proportional to (ln 6, 1, 1, -1).
-        solutions: (k, 4) rows (ln a, b, c, d), all least-squares solutions: the
-            minimum-norm one, then the same plus multiples of v chosen to set d = 0 and b = 0.
-        predictions: (k, n) ln L predicted by each row of ``solutions``.
-        rms_residual: root-mean-square residual of the fit in ln L (the product form has no
-            floor, so it cannot fit a Chinchilla-form loss exactly).
-    """
-
-    N: np.ndarray
-    D: np.ndarray
-    C: np.ndarray
-    L: np.ndarray
-    X: np.ndarray
-    rank: int
-    singular_values: np.ndarray
-    null_vector: np.ndarray
-    solutions: np.ndarray
-    predictions: np.ndarray
-    rms_residual: float
-
-    @property
-    def max_prediction_gap(self) -> float:
-        """The largest difference in predicted ln L between any two solutions."""
-        return float(np.max(np.ptp(self.predictions, axis=0)))
-
-
-def product_form_demo(n_runs: int = 12, seed: int = 0, law="Hoffmann et al. 2022") -> ProductFormDemo:
+def product_form_demo(n_runs: int = 12, seed: int = 0, law="Hoffmann et al. 2022") -> ProductFormFit:
     """Fit the seeds' ``L = a N^b D^c C^d`` to runs of ``law`` with C = 6 N D, and show it is unidentifiable.
 
     N is drawn log-uniform in [1e7, 1e10] parameters and D in [1e9, 1e12] tokens (numpy
-    generator ``seed``); C = 6 N D; L = law.loss(N, D). The design matrix has a zero
-    singular value because its ln C column is ln 6 times the constant column plus the
-    ln N and ln D columns.
+    generator ``seed``); L = law.loss(N, D). Returns ``fit_product_form(N, D, L)``: its
+    design matrix (columns 1, ln N, ln D, ln C) has rank 3.
     """
-    if isinstance(n_runs, bool) or not isinstance(n_runs, int) or n_runs < 5:
-        raise ValueError(f"n_runs must be an int >= 5 (four coefficients and at least one more run), got {n_runs!r}.")
+    n_runs = check_int(n_runs, "n_runs (four coefficients and at least one more run)", minimum=5)
     _, chinchilla = get_law(law)
     rng = np.random.default_rng(seed)
     N = np.exp(rng.uniform(math.log(1e7), math.log(1e10), n_runs))  # (n,)
     D = np.exp(rng.uniform(math.log(1e9), math.log(1e12), n_runs))  # (n,)
-    C = 6.0 * N * D
-    L = chinchilla.loss(N, D)
-    X = np.column_stack([np.ones(n_runs), np.log(N), np.log(D), np.log(C)])  # (n, 4)
-    y = np.log(L)  # (n,)
-    theta, *_ = np.linalg.lstsq(X, y, rcond=None)  # minimum-norm least-squares solution
-    s = np.linalg.svd(X, compute_uv=False)
-    v = np.array([math.log(6.0), 1.0, 1.0, -1.0])
-    v = v / np.linalg.norm(v)  # X @ v = 0 exactly in exact arithmetic
-    # theta + t v for any t fits equally well; pick t so that d = 0, then so that b = 0
-    t_d0 = theta[3] / v[3]  # theta - t_d0 v has d = 0
-    t_b0 = -theta[1] / v[1]  # theta + t_b0 v has b = 0
-    solutions = np.stack([theta, theta - t_d0 * v, theta + t_b0 * v])  # (3, 4)
-    predictions = solutions @ X.T  # (k, n)
-    rms = float(np.sqrt(np.mean((predictions[0] - y) ** 2)))
-    return ProductFormDemo(N=N, D=D, C=C, L=L, X=X, rank=int(np.linalg.matrix_rank(X)), singular_values=s,
-                           null_vector=v, solutions=solutions, predictions=predictions, rms_residual=rms)
+    return fit_product_form(N, D, chinchilla.loss(N, D))
 
 
 # ----------------------------------------------------------------------------- a floor under a power law
 
 
 @dataclass(frozen=True)
-class FloorDemo:
+class PowerLawState:
     """``y = floor + coefficient * x**(-exponent)`` on x in [x_min, x_max], and a pure power law fitted to it.
 
     Attributes:
@@ -389,8 +294,8 @@ class FloorDemo:
         return (self.y_far_fit - self.y_far) / self.y_far
 
 
-def floor_demo(exponent: float = 0.3, floor: float = 1.7, coefficient: float = 100.0, x_min: float = 1e6,
-               x_max: float = 1e9, x_far: float = 1e12, n_points: int = 13) -> FloorDemo:
+def power_law_state(exponent: float = 0.3, floor: float = 1.7, coefficient: float = 100.0, x_min: float = 1e6,
+                    x_max: float = 1e9, x_far: float = 1e12, n_points: int = 13) -> PowerLawState:
     """A power law above a floor, and what a straight-line fit on log-log axes makes of it.
 
     Args:
@@ -401,15 +306,13 @@ def floor_demo(exponent: float = 0.3, floor: float = 1.7, coefficient: float = 1
         x_far: where to extrapolate the fit (> 0).
         n_points: measured points, log-spaced (>= 2).
     """
-    exponent = _positive(exponent, "exponent")
-    coefficient = _positive(coefficient, "coefficient")
-    if isinstance(floor, bool) or not isinstance(floor, (int, float)) or not math.isfinite(floor) or floor < 0:
-        raise ValueError(f"floor must be a number >= 0 (the irreducible loss), got {floor!r}.")
-    x_min, x_max, x_far = _positive(x_min, "x_min"), _positive(x_max, "x_max"), _positive(x_far, "x_far")
+    exponent = check_positive(exponent, "exponent")
+    coefficient = check_positive(coefficient, "coefficient")
+    check_nonnegative(floor, "floor (the irreducible loss)")
+    x_min, x_max, x_far = check_positive(x_min, "x_min"), check_positive(x_max, "x_max"), check_positive(x_far, "x_far")
     if x_min >= x_max:
         raise ValueError(f"x_min must be below x_max, got {x_min} and {x_max}.")
-    if isinstance(n_points, bool) or not isinstance(n_points, int) or n_points < 2:
-        raise ValueError(f"n_points must be an int >= 2, got {n_points!r}.")
+    n_points = check_int(n_points, "n_points", minimum=2)
     x = np.logspace(math.log10(x_min), math.log10(x_max), n_points)
     y = floor + coefficient * x ** (-exponent)
     fit = fit_power_law(x, y)
@@ -419,9 +322,9 @@ def floor_demo(exponent: float = 0.3, floor: float = 1.7, coefficient: float = 1
         return -exponent * reducible / (floor + reducible)
 
     y_far = floor + coefficient * x_far ** (-exponent)
-    return FloorDemo(exponent=exponent, floor=float(floor), coefficient=coefficient, x=x, y=y, fit=fit,
-                     slope_start=slope(x_min), slope_end=slope(x_max), x_far=x_far, y_far=y_far,
-                     y_far_fit=fit.predict(x_far))
+    return PowerLawState(exponent=exponent, floor=float(floor), coefficient=coefficient, x=x, y=y, fit=fit,
+                         slope_start=slope(x_min), slope_end=slope(x_max), x_far=x_far, y_far=y_far,
+                         y_far_fit=fit.predict(x_far))
 
 
 # ----------------------------------------------------------------------------- plots
@@ -475,7 +378,7 @@ def plot_explorer(state: ExplorerState, budgets=(1e19, 1e21, 1e23, 1e25), axes=N
     return fig
 
 
-def plot_floor_demo(demo: FloorDemo, ax=None):
+def plot_power_law(demo: PowerLawState, ax=None):
     """Log-log plot of ``demo``'s curve, its pure power-law fit extrapolated to x_far, and the floor."""
     import matplotlib.pyplot as plt
 
@@ -498,18 +401,25 @@ def plot_floor_demo(demo: FloorDemo, ax=None):
 # ----------------------------------------------------------------------------- widgets
 
 
-def _png(fig, dpi: int = 72) -> bytes:
-    """The figure as PNG bytes (for an ``ipywidgets.Image``), then closed."""
-    import io
+def _wire(box, controls, update, draw, figure, plot: bool, **parts):
+    """Give ``box`` its ``update`` (the numbers and text) and ``redraw`` (also ``figure`` = ``draw(state)``).
 
-    import matplotlib.pyplot as plt
+    Each control calls ``redraw`` when it is released; the figure is drawn once now unless
+    ``plot`` is false. ``parts`` (sliders, text) become attributes of ``box``.
+    """
+    def redraw(*_):
+        state = update()
+        if plot:
+            figure.value = figure_png(draw(state), tight=False)
+        return state
 
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=dpi)
-    finally:
-        plt.close(fig)
-    return buf.getvalue()
+    for control in controls:
+        control.observe(redraw, names="value")
+    redraw()
+    box.update, box.redraw, box.figure = update, redraw, figure
+    for name, part in parts.items():
+        setattr(box, name, part)
+    return box
 
 
 def explorer_widget(N: float = 1e9, D: float = 2e10, C: float = 1e21, law: str = "Hoffmann et al. 2022",
@@ -527,7 +437,7 @@ def explorer_widget(N: float = 1e9, D: float = 2e10, C: float = 1e21, law: str =
     name, _ = get_law(law)
     if name not in LAWS:
         raise ValueError(f"law must be one of {sorted(LAWS)} for the widget, got {law!r}.")
-    N, D, C = _positive(N, "N"), _positive(D, "D"), _positive(C, "C")
+    N, D, C = check_positive(N, "N"), check_positive(D, "D"), check_positive(C, "C")
     style = dict(base=10, step=0.05, readout_format=".3g", continuous_update=False,
                  layout=widgets.Layout(width="330px"))
     n_slider = widgets.FloatLogSlider(value=N, min=6, max=13, description="N params", **style)
@@ -542,33 +452,22 @@ def explorer_widget(N: float = 1e9, D: float = 2e10, C: float = 1e21, law: str =
         text.value = "<pre>" + state.summary() + "</pre>"
         return state
 
-    def redraw(*_):
-        state = update()
-        if plot:
-            figure.value = _png(plot_explorer(state))
-        return state
-
-    for w in (n_slider, d_slider, c_slider, law_menu):
-        w.observe(redraw, names="value")
-    redraw()
     box = widgets.VBox([widgets.HBox([n_slider, d_slider]), widgets.HBox([c_slider, law_menu]), text, figure])
-    box.update, box.redraw = update, redraw
-    box.n_slider, box.d_slider, box.c_slider, box.law_menu, box.text, box.figure = (
-        n_slider, d_slider, c_slider, law_menu, text, figure)
-    return box
+    return _wire(box, (n_slider, d_slider, c_slider, law_menu), update, plot_explorer, figure, plot,
+                 n_slider=n_slider, d_slider=d_slider, c_slider=c_slider, law_menu=law_menu, text=text)
 
 
 def power_law_widget(exponent: float = 0.3, floor: float = 1.7, plot: bool = True):
-    """Sliders for the exponent k and the floor E of ``y = E + 100 x**(-k)``, showing ``floor_demo``.
+    """Sliders for the exponent k and the floor E of ``y = E + 100 x**(-k)``, showing ``power_law_state``.
 
     Returns an ``ipywidgets.VBox`` with ``k_slider``, ``e_slider``, ``text`` (HTML),
     ``figure`` (an Image of PNG bytes), ``update()``, which refreshes the text and returns the
-    ``FloorDemo`` it shows (arithmetic, well under a millisecond), and ``redraw()``, which also
+    ``PowerLawState`` it shows (arithmetic, well under a millisecond), and ``redraw()``, which also
     draws the figure (about a tenth of a second: the sliders act when released).
     """
     import ipywidgets as widgets
 
-    first = floor_demo(exponent, floor)  # validates the starting values
+    first = power_law_state(exponent, floor)  # validates the starting values
     k_slider = widgets.FloatSlider(value=first.exponent, min=0.05, max=1.0, step=0.01, description="exponent k",
                                    continuous_update=False, readout_format=".2f")
     e_slider = widgets.FloatSlider(value=first.floor, min=0.0, max=3.0, step=0.05, description="floor E",
@@ -577,7 +476,7 @@ def power_law_widget(exponent: float = 0.3, floor: float = 1.7, plot: bool = Tru
     figure = widgets.Image(format="png")
 
     def update(*_):
-        demo = floor_demo(k_slider.value, e_slider.value)
+        demo = power_law_state(k_slider.value, e_slider.value)
         text.value = (
             f"<pre>true exponent k = {demo.exponent:.2f}, floor E = {demo.floor:.2f}\n"
             f"local log-log slope: {demo.slope_start:.3f} at x = {demo.x[0]:.0e}, {demo.slope_end:.3f} at "
@@ -588,16 +487,6 @@ def power_law_widget(exponent: float = 0.3, floor: float = 1.7, plot: bool = Tru
         )
         return demo
 
-    def redraw(*_):
-        demo = update()
-        if plot:
-            figure.value = _png(plot_floor_demo(demo))
-        return demo
-
-    for w in (k_slider, e_slider):
-        w.observe(redraw, names="value")
-    redraw()
     box = widgets.VBox([widgets.HBox([k_slider, e_slider]), text, figure])
-    box.update, box.redraw = update, redraw
-    box.k_slider, box.e_slider, box.text, box.figure = k_slider, e_slider, text, figure
-    return box
+    return _wire(box, (k_slider, e_slider), update, plot_power_law, figure, plot, k_slider=k_slider,
+                 e_slider=e_slider, text=text)

@@ -1,15 +1,15 @@
 """Chapter 06's decoding lab: temperature, top-k and top-p sliders on a real next-token distribution.
 
 The model runs once per prompt (``prompt_logits``); every slider move after that is
-arithmetic on one (V,) vector of logits (``next_token_view``, a few milliseconds), so the
+arithmetic on one (V,) vector of logits (``next_token_state``, a few milliseconds), so the
 bar chart follows the sliders. A sampled continuation needs the model again, a forward
 pass per new token, so it is drawn when a slider is released.
 
     logits = prompt_logits(model, tokenizer, "The quick brown fox")   # (V,), one forward pass
-    view = next_token_view(logits, tokenizer, temperature=0.8, top_k=50, top_p=0.9)
-    view.n_kept, view.entropy_bits, view.top[:3]                       # what the sliders show
-    plot_next_token(view)
-    decoding_lab(model, tokenizer)                                     # the sliders (ipywidgets)
+    state = next_token_state(logits, tokenizer, temperature=0.8, top_k=50, top_p=0.9)
+    state.n_kept, state.entropy_bits, state.top[:3]                    # what the sliders show
+    plot_next_token(state)
+    decoding_widget(model, tokenizer)                                  # the sliders (ipywidgets)
 
 The arithmetic is ``course_lib.generation.next_token_distribution``, whose kept tokens are
 those of transformers' warpers; the slider conventions are ``generate``'s: top-k 0 and
@@ -21,10 +21,13 @@ from dataclasses import dataclass
 
 import torch
 
-from .generation import _check_temperature, next_token_distribution, next_token_logits, sample
+from ..adapter import inference, next_token_logits
+from ..generation import check_temperature, next_token_distribution, sample
+from ..validation import check_int
+from .figures import figure_png
 
-__all__ = ["token_label", "prompt_logits", "NextTokenView", "next_token_view", "plot_next_token",
-           "continuation", "decoding_lab"]
+__all__ = ["token_label", "prompt_logits", "NextTokenState", "next_token_state", "plot_next_token",
+           "continuation", "decoding_widget"]
 
 _VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u2192"}  # open box, return arrow, right arrow
 
@@ -75,12 +78,8 @@ def _encode_prompt(tokenizer, prompt: str) -> torch.Tensor:
 def prompt_logits(model, tokenizer, prompt: str) -> torch.Tensor:
     """The model's next-token logits after ``prompt``: (V,) float32 (one forward pass)."""
     ids = _encode_prompt(tokenizer, prompt)
-    was_training = getattr(model, "training", False)
-    model.eval()
-    try:
+    with inference(model):
         return next_token_logits(model, ids)[0]  # (V,)
-    finally:
-        model.train(was_training)
 
 
 def _slider_filters(top_k, top_p) -> tuple[int | None, float | None]:
@@ -93,7 +92,7 @@ def _slider_filters(top_k, top_p) -> tuple[int | None, float | None]:
 
 
 @dataclass(frozen=True)
-class NextTokenView:
+class NextTokenState:
     """What the sliders show for one setting.
 
     Attributes:
@@ -125,42 +124,41 @@ class NextTokenView:
                 f"entropy {self.entropy_bits:.2f} bits; most likely '{label}' at {prob:.1%}")
 
 
-def next_token_view(logits: torch.Tensor, tokenizer, temperature: float = 1.0, top_k: int | None = None,
-                    top_p: float | None = None, n_show: int = 12) -> NextTokenView:
-    """The distribution a sampler would draw from, for slider values: (V,) logits -> ``NextTokenView``.
+def next_token_state(logits: torch.Tensor, tokenizer, temperature: float = 1.0, top_k: int | None = None,
+                     top_p: float | None = None, n_show: int = 12) -> NextTokenState:
+    """The distribution a sampler would draw from, for slider values: (V,) logits -> ``NextTokenState``.
 
     ``top_k`` 0 or None and ``top_p`` 1.0 or None switch that filter off; temperature 0 is
     greedy (all the probability on the best token). Arithmetic only: a few milliseconds.
     """
     if not isinstance(logits, torch.Tensor) or logits.dim() != 1:
         raise ValueError("logits must be a (V,) tensor, e.g. prompt_logits(model, tokenizer, prompt).")
-    if isinstance(n_show, bool) or not isinstance(n_show, int) or n_show < 1:
-        raise ValueError(f"n_show must be an int >= 1, got {n_show!r}.")
-    temperature = _check_temperature(temperature)
+    n_show = check_int(n_show, "n_show", minimum=1)
+    temperature = check_temperature(temperature)
     top_k, top_p = _slider_filters(top_k, top_p)
     probs = next_token_distribution(logits, temperature, top_k=top_k, top_p=top_p)  # (V,)
     base = torch.softmax(logits.float(), dim=-1)  # (V,)
     kept = probs > 0
     order = torch.argsort(base, descending=True, stable=True)[:n_show]
     top = [(token_label(tokenizer, int(i)), float(base[i]), float(probs[i])) for i in order]
-    return NextTokenView(temperature, top_k, top_p, probs, base, int(kept.sum()), _entropy_bits(probs), top)
+    return NextTokenState(temperature, top_k, top_p, probs, base, int(kept.sum()), _entropy_bits(probs), top)
 
 
-def plot_next_token(view: NextTokenView, ax=None, title: str | None = None):
+def plot_next_token(state: NextTokenState, ax=None, title: str | None = None):
     """Horizontal bars: the model's probability (grey) and after the setting (colour), best token on top."""
     import matplotlib.pyplot as plt
 
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 0.28 * len(view.top) + 1.0))
-    labels = [label for label, _, _ in view.top]
-    y = list(range(len(view.top)))[::-1]
-    ax.barh(y, [b for _, b, _ in view.top], color="0.8", label="model (T = 1, no filter)")
-    ax.barh(y, [a for _, _, a in view.top], height=0.5, color="C0", label="after the setting")
+        _, ax = plt.subplots(figsize=(6, 0.28 * len(state.top) + 1.0))
+    labels = [label for label, _, _ in state.top]
+    y = list(range(len(state.top)))[::-1]
+    ax.barh(y, [b for _, b, _ in state.top], color="0.8", label="model (T = 1, no filter)")
+    ax.barh(y, [a for _, _, a in state.top], height=0.5, color="C0", label="after the setting")
     ax.set_yticks(y, labels)
     ax.set_xlim(0, 1)
     ax.set_xlabel("probability of the next token")
     ax.legend(loc="lower right", fontsize=8)
-    ax.set_title(title or view.summary().split(":")[0], fontsize=9)
+    ax.set_title(title or state.summary().split(":")[0], fontsize=9)
     return ax
 
 
@@ -168,7 +166,7 @@ def continuation(model, tokenizer, prompt: str, temperature: float = 1.0, top_k:
                  top_p: float | None = None, n_tokens: int = 20, seed: int = 0) -> str:
     """``n_tokens`` new tokens sampled after ``prompt`` with ``course_lib.generation.sample`` (text only).
 
-    Same conventions as ``next_token_view``; the same seed gives the same text.
+    Same conventions as ``next_token_state``; the same seed gives the same text.
     """
     top_k, top_p = _slider_filters(top_k, top_p)
     ids = _encode_prompt(tokenizer, prompt)
@@ -178,12 +176,12 @@ def continuation(model, tokenizer, prompt: str, temperature: float = 1.0, top_k:
     return tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True)
 
 
-def decoding_lab(model, tokenizer, prompt: str = "The quick brown fox", n_tokens: int = 20, plot: bool = True):
-    """Temperature, top-k, top-p and seed sliders and a prompt box, over ``next_token_view``.
+def decoding_widget(model, tokenizer, prompt: str = "The quick brown fox", n_tokens: int = 20, plot: bool = True):
+    """Temperature, top-k, top-p and seed sliders and a prompt box, over ``next_token_state``.
 
     Returns an ``ipywidgets.VBox`` with the widgets as attributes (``prompt_box``,
     ``temperature``, ``top_k``, ``top_p``, ``seed``, ``text``, ``sample_text``, ``figure``) and
-    two callbacks: ``update()`` redraws the distribution and returns the ``NextTokenView``
+    two callbacks: ``update()`` redraws the distribution and returns the ``NextTokenState``
     (arithmetic plus a plot); ``resample()`` returns a new sampled continuation (a forward
     pass per token). Sliders act when released. ``plot=False`` leaves the figure out (tests).
     """
@@ -210,11 +208,11 @@ def decoding_lab(model, tokenizer, prompt: str = "The quick brown fox", n_tokens
         return cache["logits"]
 
     def update(*_):
-        view = next_token_view(logits_now(), tokenizer, temperature.value, top_k.value, top_p.value)
-        text.value = "<pre>" + view.summary() + "</pre>"
+        state = next_token_state(logits_now(), tokenizer, temperature.value, top_k.value, top_p.value)
+        text.value = "<pre>" + state.summary() + "</pre>"
         if plot:
-            figure.value = _png(plot_next_token(view).figure)
-        return view
+            figure.value = figure_png(plot_next_token(state).figure)
+        return state
 
     def resample(*_):
         out = continuation(model, tokenizer, prompt_box.value, temperature.value, top_k.value, top_p.value,
@@ -223,9 +221,9 @@ def decoding_lab(model, tokenizer, prompt: str = "The quick brown fox", n_tokens
         return out
 
     def both(*_):
-        view = update()
+        state = update()
         resample()
-        return view
+        return state
 
     for w in (prompt_box, temperature, top_k, top_p, seed):
         w.observe(both, names="value")
@@ -248,17 +246,3 @@ def _entropy_bits(probs: torch.Tensor) -> float:
     """Entropy in bits of a probability vector; tokens with probability 0 add nothing."""
     p = probs[probs > 0].double()
     return max(float(-(p * p.log2()).sum()), 0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
-
-
-def _png(fig, dpi: int = 72) -> bytes:
-    """The figure as PNG bytes (for an ``ipywidgets.Image``), then closed."""
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
-    return buf.getvalue()

@@ -7,7 +7,7 @@ including edge cases, and compares with a reference:
 | task | points | cases | reference |
 |---|---:|---|---|
 | ``perplexity_from_logprobs`` | 1 | (N,) and (B, T); float32 and float64; all zeros (perplexity 1); a uniform model over 50 tokens (50); one token; ValueError for an empty tensor and for a positive log-probability | ``exp(-mean)`` in float64 |
-| ``sliding_window_loss`` | 3 | disjoint windows (stride = context_length); stride 4 of 8; stride 1; a text shorter than one window; N = 2; N not a multiple of the stride; ValueError for stride > context_length | ``course_lib.metrics.perplexity`` (its ``loss`` and ``n_tokens``), itself tested against transformers' loss |
+| ``sliding_window_loss`` | 3 | disjoint windows (stride = context_length); stride 4 of 8; stride 1; a text shorter than one window; N = 2; N not a multiple of the stride; ValueError for stride > context_length | ``course_lib.metrics.sliding_window_perplexity`` (its ``loss`` and ``n_tokens``), itself tested against transformers' loss |
 | ``modified_precision`` | 2 | Papineni's "the the the ..." example; n = 1..4; a hypothesis shorter than n (0, 0); an empty hypothesis; two references whose clips come from different references; word order | clipped n-gram counts written out in this module |
 | ``corpus_bleu`` | 3 | one and several references (the closest length, which may be the longer one; the shorter on a tie); a perfect match (100); no match (0); brevity penalty; no matching 4-gram (exp smoothing); a corpus without 4-grams (0); an empty hypothesis; numbers and punctuation (13a tokenizer); must not call sacrebleu's BLEU or ``course_lib.metrics.bleu`` | ``sacrebleu.corpus_bleu(hypotheses, reference_streams).score`` |
 | ``lcs_length`` | 2 | strings and word lists; empty; identical; nothing in common; repeated symbols; two random sequences of 200 (a recursion without memory would never finish); must not call ``course_lib.metrics.lcs_length`` | ``course_lib.metrics.lcs_length`` |
@@ -38,21 +38,10 @@ import torch
 from rouge_score import rouge_scorer
 
 from course_lib import metrics
-from course_lib.testkit import (
-    Task,
-    TaskFailed,
-    call,
-    expect_raises,
-    learner_function,
-    substitute,
-)
+from course_grader.testkit import TaskFailed, call, collect_tasks, expect_raises, graded, learner_function, substitute
 
 EXERCISE_SET = "07_evaluation"
 
-
-def _randn(*shape, seed: int, dtype=torch.float32, scale: float = 1.0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g, dtype=dtype) * scale
 
 
 def _number(got, what: str) -> float:
@@ -168,6 +157,7 @@ _ROUGE_SHORTCUTS = _LCS_SHORTCUTS + [(rouge_scorer.RougeScorer, "score", "rouge_
 # ----------------------------------------------------------------------------- tests
 
 
+@graded(1, "exp(-mean log-probability)")
 def test_perplexity_from_logprobs(ns: dict) -> None:
     fn = learner_function(ns, "perplexity_from_logprobs")
     g = torch.Generator().manual_seed(1)
@@ -187,6 +177,7 @@ def test_perplexity_from_logprobs(ns: dict) -> None:
                   what="perplexity_from_logprobs([-1.0, 0.5, -2.0]): 0.5 is not a log-probability")
 
 
+@graded(3, "mean NLL of a long text, scored with a sliding window")
 def test_sliding_window_loss(ns: dict) -> None:
     fn = learner_function(ns, "sliding_window_loss")
     model = PrefixLM(vocab=11, d=6, seed=3).eval()
@@ -203,12 +194,12 @@ def test_sliding_window_loss(ns: dict) -> None:
     ]
     for label, ids, L, s in cases:
         what = f"sliding_window_loss on {label}"
-        got = call(fn, model, ids, L, s, forbid=[(metrics, "perplexity", "course_lib.metrics.perplexity")],
+        got = call(fn, model, ids, L, s, forbid=[(metrics, "sliding_window_perplexity", "course_lib.metrics.sliding_window_perplexity")],
                    forbid_reason="the sliding window must be written here")
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
             raise TaskFailed(f"{what}: expected a tuple (loss, n_tokens), got {kind}")
-        expected = metrics.perplexity(model, ids, context_length=L, stride=s)
+        expected = metrics.sliding_window_perplexity(model, ids, context_length=L, stride=s)
         _expect_int(got[1], expected.n_tokens, f"{what}: number of tokens scored")
         _expect_number(got[0], expected.loss, f"{what}: loss (nats per token)", atol=1e-6, rtol=1e-5)
     expect_raises(ValueError, fn, model, text, 4, 6, what="sliding_window_loss(model, ids, context_length=4, stride=6)")
@@ -217,6 +208,7 @@ def test_sliding_window_loss(ns: dict) -> None:
 _PAPINENI_REFS = ["the cat is on the mat".split(), "there is a cat on the mat".split()]
 
 
+@graded(2, "clipped n-gram matches")
 def test_modified_precision(ns: dict) -> None:
     fn = learner_function(ns, "modified_precision")
     refs2 = [["a", "b", "a", "c", "x", "x"], ["a", "a", "a", "b", "c"]]
@@ -242,6 +234,7 @@ def test_modified_precision(ns: dict) -> None:
         _expect_int(got[0], m, f"{what}: clipped matches")
 
 
+@graded(3, "corpus BLEU equal to sacrebleu")
 def test_corpus_bleu(ns: dict) -> None:
     fn = learner_function(ns, "corpus_bleu")
     docs_h = ["The list is sorted in place and the method returns None.",
@@ -278,6 +271,7 @@ def test_corpus_bleu(ns: dict) -> None:
             _expect_number(got, ref_corpus_bleu(hyps, refs), f"corpus_bleu on {label} (0-100 scale)", atol=1e-6)
 
 
+@graded(2, "longest common subsequence by dynamic programming")
 def test_lcs_length(ns: dict) -> None:
     fn = learner_function(ns, "lcs_length")
     rng = random.Random(5)
@@ -298,6 +292,7 @@ def test_lcs_length(ns: dict) -> None:
         _expect_int(got, metrics.lcs_length(list(a), list(b)), f"lcs_length of {label}")
 
 
+@graded(1, "ROUGE-L precision, recall, F1 equal to rouge-score")
 def test_rouge_l(ns: dict) -> None:
     fn = learner_function(ns, "rouge_l")
     scorer = rouge_scorer.RougeScorer(["rougeL"])
@@ -321,6 +316,7 @@ def test_rouge_l(ns: dict) -> None:
                 _expect_number(value, e, f"{what}: {name}", atol=1e-9)
 
 
+@graded(2, "agreement beyond chance between two raters")
 def test_cohens_kappa(ns: dict) -> None:
     fn = learner_function(ns, "cohens_kappa")
     # Wikipedia's example: 20 yes/yes, 15 no/no, 5 A-yes/B-no, 10 A-no/B-yes (kappa = 0.4)
@@ -343,6 +339,7 @@ def test_cohens_kappa(ns: dict) -> None:
     expect_raises(ValueError, fn, [], [], what="cohens_kappa of no items")
 
 
+@graded(1, "weights plus KV cache, in bytes")
 def test_inference_memory_bytes(ns: dict) -> None:
     fn = learner_function(ns, "inference_memory_bytes")
     gpt2 = dict(n_params=124_439_808, n_layer=12, d_model=768, context_length=1024)
@@ -361,16 +358,4 @@ def test_inference_memory_bytes(ns: dict) -> None:
                   what="inference_memory_bytes(n_params=-5, ...)")
 
 
-TASKS = [
-    Task("perplexity_from_logprobs", 1, test_perplexity_from_logprobs, ("perplexity_from_logprobs",),
-         "exp(-mean log-probability)"),
-    Task("sliding_window_loss", 3, test_sliding_window_loss, ("sliding_window_loss",),
-         "mean NLL of a long text, scored with a sliding window"),
-    Task("modified_precision", 2, test_modified_precision, ("modified_precision",), "clipped n-gram matches"),
-    Task("corpus_bleu", 3, test_corpus_bleu, ("corpus_bleu",), "corpus BLEU equal to sacrebleu"),
-    Task("lcs_length", 2, test_lcs_length, ("lcs_length",), "longest common subsequence by dynamic programming"),
-    Task("rouge_l", 1, test_rouge_l, ("rouge_l",), "ROUGE-L precision, recall, F1 equal to rouge-score"),
-    Task("cohens_kappa", 2, test_cohens_kappa, ("cohens_kappa",), "agreement beyond chance between two raters"),
-    Task("inference_memory_bytes", 1, test_inference_memory_bytes, ("inference_memory_bytes",),
-         "weights plus KV cache, in bytes"),
-]
+TASKS = collect_tasks(globals())

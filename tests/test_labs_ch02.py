@@ -1,4 +1,4 @@
-"""course_lib.attention_lab: softmax saturation, attention maps of a GPT, attention cost."""
+"""course_lib.labs.ch02_attention: softmax saturation, attention maps of a GPT, attention cost."""
 import math
 
 import matplotlib
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.attention_lab import (
+from course_lib.labs.ch02_attention import (
     attention_cost,
     attention_crossover,
     attention_maps,
@@ -14,6 +14,7 @@ from course_lib.attention_lab import (
     byte_labels,
     plot_attention,
     plot_saturation,
+    recomputed_block_outputs,
     softmax_jacobian_norm,
     softmax_saturation,
 )
@@ -102,7 +103,7 @@ def tiny_gpt(bias=False, seed=0, n_head=4):
 def test_recomputed_blocks_equal_the_models_own(bias):
     model = tiny_gpt(bias)
     ids = torch.tensor([72, 101, 108, 108, 111, 32, 119, 111, 114, 108, 100])
-    weights, outs = attention_maps(model, ids, return_block_outputs=True)
+    weights, outs = attention_maps(model, ids), recomputed_block_outputs(model, ids)
     assert weights.shape == (3, 4, 11, 11) and outs.shape == (3, 11, 32)
     theirs = block_outputs(model, ids)
     assert (outs - theirs).abs().max().item() < 1e-5
@@ -137,6 +138,19 @@ def test_maps_leave_training_mode_alone():
     model = tiny_gpt().train()
     block_outputs(model, [1, 2, 3])
     assert model.training
+
+
+def test_recomputation_runs_without_dropout_even_on_a_training_model():
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=256, context_length=16, n_layer=2, n_head=2, d_model=16, dropout=0.5))
+    ids = [5, 6, 7, 8, 9]
+    expected = recomputed_block_outputs(model.eval(), ids)
+    model.train()
+    assert torch.equal(recomputed_block_outputs(model, ids), expected), "dropout must be off in the recomputation"
+    assert torch.equal(attention_maps(model, ids), attention_maps(model.eval(), ids))
+    model.train()
+    attention_maps(model, ids)
+    assert model.training, "the model's training mode is restored"
 
 
 @pytest.mark.parametrize("ids", [[[1, 2], [3, 4]], torch.tensor([1.0, 2.0]), list(range(17)), [300]])

@@ -31,26 +31,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from course_lib import attention as ref
-from course_lib.testkit import (
-    Task,
-    TaskFailed,
-    call,
-    expect_close,
-    expect_raises,
-    expect_tensor,
-    learner_function,
-    substitute,
-)
+from course_grader.hidden_tests import randn
+from course_grader.testkit import (
+    TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, graded, learner_function,
+    substitute)
 
 EXERCISE_SET = "02_attention"
 
 TOL = {torch.float32: dict(atol=1e-5, rtol=1e-4), torch.float64: dict(atol=1e-10, rtol=1e-8)}
 SOFTMAX_TOL = {torch.float32: dict(atol=1e-6, rtol=1e-5), torch.float64: dict(atol=1e-12, rtol=1e-10)}
 
-
-def _randn(*shape, seed: int, dtype=torch.float32, scale: float = 1.0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(*shape, generator=g, dtype=dtype) * scale
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -95,18 +85,19 @@ _SOFTMAX_FUNCTIONS = [
 # ----------------------------------------------------------------------------- tests
 
 
+@graded(2, "numerically stable softmax, by hand")
 def test_softmax(ns: dict) -> None:
     softmax = learner_function(ns, "softmax")
     cases = [
-        ("random (4, 7), dim=-1", _randn(4, 7, seed=1, scale=3.0), -1),
-        ("random (2, 3, 5) float64, dim=1", _randn(2, 3, 5, seed=2, dtype=torch.float64), 1),
-        ("random (3, 4), dim=0", _randn(3, 4, seed=3), 0),
-        ("random (2, 6, 3), dim=-2", _randn(2, 6, 3, seed=4, scale=2.0), -2),
+        ("random (4, 7), dim=-1", randn(4, 7, seed=1, scale=3.0), -1),
+        ("random (2, 3, 5) float64, dim=1", randn(2, 3, 5, seed=2, dtype=torch.float64), 1),
+        ("random (3, 4), dim=0", randn(3, 4, seed=3), 0),
+        ("random (2, 6, 3), dim=-2", randn(2, 6, 3, seed=4, scale=2.0), -2),
         ("large entries (+-1e4, float32)", torch.tensor([[1e4, 1e4 - 1, 1e4 - 2], [-1e4, -1e4 + 3, -1e4 + 1],
                                                         [1e4, 0.0, -1e4]]), -1),
         ("large entries (800, float64)", torch.tensor([[800.0, 799.0, 797.0]], dtype=torch.float64), -1),
         ("entries of -inf", torch.tensor([[0.0, float("-inf"), 1.0], [float("-inf"), 2.0, 2.0]]), -1),
-        ("a dimension of size 1", _randn(3, 1, seed=5), -1),
+        ("a dimension of size 1", randn(3, 1, seed=5), -1),
     ]
     for label, x, dim in cases:
         got = call(softmax, x, dim=dim, forbid=_SOFTMAX_FUNCTIONS,
@@ -116,24 +107,25 @@ def test_softmax(ns: dict) -> None:
         expect_close(got, ref_softmax(x, dim), what, **SOFTMAX_TOL[x.dtype])
 
 
+@graded(3, "softmax(q k^T / sqrt(d_k), masked) v, returning (output, weights)")
 def test_scaled_dot_product_attention(ns: dict) -> None:
     attention = learner_function(ns, "scaled_dot_product_attention")
     causal = torch.ones(5, 5, dtype=torch.bool).tril()
     padding = ref.padding_mask([3, 0], 6)  # (2, 1, 1, 6); the second sequence has no key at all
     cases = [
-        ("q, k, v of shape (2, 3, 4, 8)", _randn(2, 3, 4, 8, seed=10), _randn(2, 3, 4, 8, seed=11),
-         _randn(2, 3, 4, 8, seed=12), None),
-        ("no batch dims, T_q=5, T_k=7, d_k=6, d_v=3", _randn(5, 6, seed=13), _randn(7, 6, seed=14),
-         _randn(7, 3, seed=15), None),
-        ("d_k = 1", _randn(2, 4, 1, seed=16), _randn(2, 6, 1, seed=17), _randn(2, 6, 2, seed=18), None),
-        ("a (5, 5) causal mask broadcast over (2, 2, 5, 8)", _randn(2, 2, 5, 8, seed=19), _randn(2, 2, 5, 8, seed=20),
-         _randn(2, 2, 5, 8, seed=21), causal),
-        ("a padding mask (2, 1, 1, 6) with a fully masked sequence", _randn(2, 2, 4, 8, seed=22),
-         _randn(2, 2, 6, 8, seed=23), _randn(2, 2, 6, 5, seed=24), padding),
-        ("large scores (q and k scaled by 30)", _randn(1, 4, 16, seed=25, scale=30.0), _randn(1, 4, 16, seed=26, scale=30.0),
-         _randn(1, 4, 16, seed=27), None),
-        ("float64, with a causal mask", _randn(3, 5, 4, seed=28, dtype=torch.float64),
-         _randn(3, 5, 4, seed=29, dtype=torch.float64), _randn(3, 5, 4, seed=30, dtype=torch.float64), causal),
+        ("q, k, v of shape (2, 3, 4, 8)", randn(2, 3, 4, 8, seed=10), randn(2, 3, 4, 8, seed=11),
+         randn(2, 3, 4, 8, seed=12), None),
+        ("no batch dims, T_q=5, T_k=7, d_k=6, d_v=3", randn(5, 6, seed=13), randn(7, 6, seed=14),
+         randn(7, 3, seed=15), None),
+        ("d_k = 1", randn(2, 4, 1, seed=16), randn(2, 6, 1, seed=17), randn(2, 6, 2, seed=18), None),
+        ("a (5, 5) causal mask broadcast over (2, 2, 5, 8)", randn(2, 2, 5, 8, seed=19), randn(2, 2, 5, 8, seed=20),
+         randn(2, 2, 5, 8, seed=21), causal),
+        ("a padding mask (2, 1, 1, 6) with a fully masked sequence", randn(2, 2, 4, 8, seed=22),
+         randn(2, 2, 6, 8, seed=23), randn(2, 2, 6, 5, seed=24), padding),
+        ("large scores (q and k scaled by 30)", randn(1, 4, 16, seed=25, scale=30.0), randn(1, 4, 16, seed=26, scale=30.0),
+         randn(1, 4, 16, seed=27), None),
+        ("float64, with a causal mask", randn(3, 5, 4, seed=28, dtype=torch.float64),
+         randn(3, 5, 4, seed=29, dtype=torch.float64), randn(3, 5, 4, seed=30, dtype=torch.float64), causal),
     ]
     with substitute(ns, softmax=ref_softmax):
         for label, q, k, v, mask in cases:
@@ -156,6 +148,7 @@ def test_scaled_dot_product_attention(ns: dict) -> None:
             expect_close(out, o_expected, f"{what}: output", **tol)
 
 
+@graded(1, "lower-triangular bool mask, True = may attend")
 def test_causal_mask(ns: dict) -> None:
     causal_mask = learner_function(ns, "causal_mask")
     for T in (4, 1, 33):
@@ -170,13 +163,14 @@ def test_causal_mask(ns: dict) -> None:
         expect_close(got, expected, what)
 
 
+@graded(2, "(B, T, d_model) -> (B, n_head, T, d_head)")
 def test_split_heads(ns: dict) -> None:
     split_heads = learner_function(ns, "split_heads")
     cases = [
-        (_randn(2, 5, 12, seed=40), 3),
-        (_randn(2, 5, 12, seed=41), 1),
-        (_randn(2, 5, 12, seed=42), 12),
-        (_randn(1, 1, 8, seed=43, dtype=torch.float64), 2),
+        (randn(2, 5, 12, seed=40), 3),
+        (randn(2, 5, 12, seed=41), 1),
+        (randn(2, 5, 12, seed=42), 12),
+        (randn(1, 1, 8, seed=43, dtype=torch.float64), 2),
     ]
     for x, n_head in cases:
         B, T, d_model = x.shape
@@ -184,17 +178,18 @@ def test_split_heads(ns: dict) -> None:
         got = call(split_heads, x, n_head)
         expect_tensor(got, what, shape=(B, n_head, T, d_model // n_head), dtype=x.dtype)
         expect_close(got, ref.split_heads(x, n_head), what, atol=0.0, rtol=0.0)
-    expect_raises(ValueError, split_heads, _randn(2, 5, 12, seed=44), 5,
+    expect_raises(ValueError, split_heads, randn(2, 5, 12, seed=44), 5,
                   what="split_heads(x of shape (2, 5, 12), n_head=5), where 5 does not divide 12")
 
 
+@graded(1, "(B, n_head, T, d_head) -> (B, T, d_model)")
 def test_merge_heads(ns: dict) -> None:
     merge_heads = learner_function(ns, "merge_heads")
     cases = [
-        ("split_heads(x, 3) of x (2, 5, 12), not contiguous", ref.split_heads(_randn(2, 5, 12, seed=50), 3)),
-        ("split_heads(x, 1) of x (2, 5, 12)", ref.split_heads(_randn(2, 5, 12, seed=51), 1)),
-        ("split_heads(x, 12) of x (2, 5, 12), d_head = 1", ref.split_heads(_randn(2, 5, 12, seed=52), 12)),
-        ("a contiguous (2, 4, 3, 5) float64 tensor", _randn(2, 4, 3, 5, seed=53, dtype=torch.float64)),
+        ("split_heads(x, 3) of x (2, 5, 12), not contiguous", ref.split_heads(randn(2, 5, 12, seed=50), 3)),
+        ("split_heads(x, 1) of x (2, 5, 12)", ref.split_heads(randn(2, 5, 12, seed=51), 1)),
+        ("split_heads(x, 12) of x (2, 5, 12), d_head = 1", ref.split_heads(randn(2, 5, 12, seed=52), 12)),
+        ("a contiguous (2, 4, 3, 5) float64 tensor", randn(2, 4, 3, 5, seed=53, dtype=torch.float64)),
     ]
     for label, x in cases:
         B, h, T, d = x.shape
@@ -204,19 +199,20 @@ def test_merge_heads(ns: dict) -> None:
         expect_close(got, ref.merge_heads(x), what, atol=0.0, rtol=0.0)
 
 
+@graded(3, "multi-head self-attention, checked against nn.MultiheadAttention")
 def test_multi_head_attention(ns: dict) -> None:
     mha = learner_function(ns, "multi_head_attention")
     causal = torch.ones(5, 5, dtype=torch.bool).tril()
 
     def weights(d, seed, dtype=torch.float32):
-        return [_randn(d, d, seed=seed + i, dtype=dtype, scale=1 / math.sqrt(d)) for i in range(4)]
+        return [randn(d, d, seed=seed + i, dtype=dtype, scale=1 / math.sqrt(d)) for i in range(4)]
 
     cases = [
-        ("x (2, 5, 8), n_head=2", _randn(2, 5, 8, seed=60), weights(8, 61), 2, None),
-        ("x (2, 5, 8), n_head=1", _randn(2, 5, 8, seed=70), weights(8, 71), 1, None),
-        ("x (2, 5, 8), n_head=8 (d_head = 1)", _randn(2, 5, 8, seed=80), weights(8, 81), 8, None),
-        ("x (3, 5, 12), n_head=3, causal mask", _randn(3, 5, 12, seed=90), weights(12, 91), 3, causal),
-        ("x (1, 5, 6) float64, n_head=2, causal mask", _randn(1, 5, 6, seed=100, dtype=torch.float64),
+        ("x (2, 5, 8), n_head=2", randn(2, 5, 8, seed=60), weights(8, 61), 2, None),
+        ("x (2, 5, 8), n_head=1", randn(2, 5, 8, seed=70), weights(8, 71), 1, None),
+        ("x (2, 5, 8), n_head=8 (d_head = 1)", randn(2, 5, 8, seed=80), weights(8, 81), 8, None),
+        ("x (3, 5, 12), n_head=3, causal mask", randn(3, 5, 12, seed=90), weights(12, 91), 3, causal),
+        ("x (1, 5, 6) float64, n_head=2, causal mask", randn(1, 5, 6, seed=100, dtype=torch.float64),
          weights(6, 101, torch.float64), 2, causal),
     ]
     with substitute(ns, softmax=ref_softmax, scaled_dot_product_attention=ref.scaled_dot_product_attention,
@@ -234,13 +230,4 @@ def test_multi_head_attention(ns: dict) -> None:
             expect_close(got, ref_multi_head(x, w_q, w_k, w_v, w_o, n_head, mask), what, **TOL[x.dtype])
 
 
-TASKS = [
-    Task("softmax", 2, test_softmax, ("softmax",), "numerically stable softmax, by hand"),
-    Task("scaled_dot_product_attention", 3, test_scaled_dot_product_attention, ("scaled_dot_product_attention",),
-         "softmax(q k^T / sqrt(d_k), masked) v, returning (output, weights)"),
-    Task("causal_mask", 1, test_causal_mask, ("causal_mask",), "lower-triangular bool mask, True = may attend"),
-    Task("split_heads", 2, test_split_heads, ("split_heads",), "(B, T, d_model) -> (B, n_head, T, d_head)"),
-    Task("merge_heads", 1, test_merge_heads, ("merge_heads",), "(B, n_head, T, d_head) -> (B, T, d_model)"),
-    Task("multi_head_attention", 3, test_multi_head_attention, ("multi_head_attention",),
-         "multi-head self-attention, checked against nn.MultiheadAttention"),
-]
+TASKS = collect_tasks(globals())

@@ -1,4 +1,4 @@
-"""Experiments on attention for chapter 02: saturation, attention maps, cost.
+"""Chapter 02 lab: experiments on attention: saturation, attention maps, cost.
 
 Three questions, each answered by a plain function that a slider (or a test) calls:
 
@@ -8,8 +8,9 @@ Three questions, each answered by a plain function that a slider (or a test) cal
 * ``attention_maps(model, ids)``: the attention weights of every layer and head of a
   ``course_lib.model.GPT``, recomputed from the model's own ``c_attn`` weights with
   ``course_lib.attention`` (the model itself calls torch's fused kernel, which does not
-  return weights). ``block_outputs(model, ids)`` captures what the model's own blocks
-  compute, so the recomputation can be checked against it.
+  return weights). ``recomputed_block_outputs(model, ids)`` gives the residual stream of
+  that recomputation and ``block_outputs(model, ids)`` captures what the model's own
+  blocks compute, so the two can be checked against each other.
 * ``attention_cost(T, ...)``: forward FLOPs and memory of the ``T x T`` score matrix,
   which grow as ``T**2``, against the linear layers' ``2 N`` FLOPs per token.
 
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .attention import causal_mask, merge_heads, scaled_dot_product_attention, split_heads
+from ..adapter import inference
+from ..attention import causal_mask, merge_heads, scaled_dot_product_attention, split_heads
+from ..validation import check_int
 
 __all__ = [
     "SaturationStats",
@@ -31,6 +34,7 @@ __all__ = [
     "softmax_jacobian_norm",
     "plot_saturation",
     "attention_maps",
+    "recomputed_block_outputs",
     "block_outputs",
     "byte_labels",
     "plot_attention",
@@ -115,9 +119,9 @@ def softmax_saturation(
     Returns:
         A ``SaturationStats``.
     """
-    for name, value, low in (("d_k", d_k, 1), ("n_keys", n_keys, 2), ("n_queries", n_queries, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}.")
+    d_k = check_int(d_k, "d_k", minimum=1)
+    n_keys = check_int(n_keys, "n_keys", minimum=2)
+    n_queries = check_int(n_queries, "n_queries", minimum=1)
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(n_queries, d_k, generator=g, dtype=torch.float64)  # (n_q, d_k)
     k = torch.randn(n_keys, d_k, generator=g, dtype=torch.float64)  # (n_k, d_k)
@@ -153,30 +157,23 @@ def _ids_2d(model, ids) -> torch.Tensor:
         raise ValueError(f"ids must be one sequence, shape (T,) or (1, T), got {tuple(ids.shape)}.")
     if ids.is_floating_point() or ids.dtype == torch.bool:
         raise ValueError(f"ids must hold integer token ids, got {ids.dtype}; use ids.long().")
-    model._check_ids(ids.long(), "ids")  # same checks (and messages) as GPT.forward
+    model.check_ids(ids.long(), "ids")  # same checks (and messages) as GPT.forward
     return ids.long().to(model.wte.weight.device)
 
 
-@torch.no_grad()
-def attention_maps(model, ids, return_block_outputs: bool = False):
-    """Attention weights of every layer and head of a course GPT on one sequence.
+def _recompute(model, ids) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run a course GPT block by block from its own weights: (attention weights, block outputs).
 
-    Recomputes each block from the model's own weights: ``ln_1``, the fused ``c_attn``
-    projection split into Q, K, V, ``course_lib.attention.scaled_dot_product_attention``
-    with a causal mask, ``c_proj``, then the MLP. Dropout is off (evaluation mode).
-
-    Args:
-        model: a ``course_lib.model.GPT``.
-        ids: (T,) or (1, T) int64 token ids, T <= context_length.
-        return_block_outputs: also return what each block outputs.
-
-    Returns:
-        weights: (n_layer, n_head, T, T) float tensor; row i holds how much position i
-            attends to each position j <= i (rows sum to 1, zeros above the diagonal).
-        block_outs (only if asked): (n_layer, T, d_model), the residual stream after
-            each block, to compare with ``block_outputs(model, ids)``.
+    Each block: ``ln_1``, the fused ``c_attn`` projection split into Q, K, V,
+    ``course_lib.attention.scaled_dot_product_attention`` with a causal mask, ``c_proj``,
+    then the MLP. Dropout is off (evaluation mode). Returns (n_layer, n_head, T, T) and
+    (n_layer, T, d_model).
     """
-    ids = _ids_2d(model, ids)
+    with inference(model):  # evaluation mode (no dropout), no gradients; training mode restored after
+        return _recompute_blocks(model, _ids_2d(model, ids))
+
+
+def _recompute_blocks(model, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     T = ids.shape[1]
     n_head = model.config.n_head
     mask = causal_mask(T, device=ids.device)  # (T, T), True = may attend
@@ -191,10 +188,35 @@ def attention_maps(model, ids, return_block_outputs: bool = False):
         x = x + block.mlp(block.ln_2(x))
         maps.append(w[0])
         outs.append(x[0])
-    weights = torch.stack(maps)  # (n_layer, nh, T, T)
-    if return_block_outputs:
-        return weights, torch.stack(outs)  # (n_layer, T, C)
-    return weights
+    return torch.stack(maps), torch.stack(outs)  # (n_layer, nh, T, T), (n_layer, T, C)
+
+
+def attention_maps(model, ids) -> torch.Tensor:
+    """Attention weights of every layer and head of a course GPT on one sequence.
+
+    Recomputes each block from the model's own weights (the model itself calls torch's
+    fused kernel, which does not return weights): ``ln_1``, the fused ``c_attn``
+    projection split into Q, K, V, ``course_lib.attention.scaled_dot_product_attention``
+    with a causal mask, ``c_proj``, then the MLP. Dropout is off (evaluation mode).
+
+    Args:
+        model: a ``course_lib.model.GPT``.
+        ids: (T,) or (1, T) int64 token ids, T <= context_length.
+
+    Returns:
+        (n_layer, n_head, T, T) float tensor; row i holds how much position i attends to
+        each position j <= i (rows sum to 1, zeros above the diagonal).
+    """
+    return _recompute(model, ids)[0]
+
+
+def recomputed_block_outputs(model, ids) -> torch.Tensor:
+    """(n_layer, T, d_model): the residual stream after each block, from ``attention_maps``'s recomputation.
+
+    Compare with ``block_outputs(model, ids)`` (the model's own forward pass): equal
+    within float32 rounding when the recomputation is right.
+    """
+    return _recompute(model, ids)[1]
 
 
 @torch.no_grad()
@@ -286,9 +308,9 @@ def attention_cost(T, d_model: int, n_layer: int, n_head: int, vocab_size: int =
         ``scores_bytes_per_layer``, ``scores_bytes`` (all layers), ``activation_bytes_per_layer``
         (one (T, d_model) hidden state) and ``weight_bytes_per_layer``.
     """
-    for name, value in (("d_model", d_model), ("n_layer", n_layer), ("n_head", n_head)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}.")
+    d_model = check_int(d_model, "d_model", minimum=1)
+    n_layer = check_int(n_layer, "n_layer", minimum=1)
+    n_head = check_int(n_head, "n_head", minimum=1)
     if d_model % n_head:
         raise ValueError(f"n_head={n_head} must divide d_model={d_model}.")
     if vocab_size < 0 or bytes_per_element <= 0:

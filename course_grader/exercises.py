@@ -1,13 +1,13 @@
 """Make the student notebooks in ``exercises/`` from the solutions in ``solutions/``.
 
-    python -m course_lib.exercises            # write exercises/NN_*.ipynb from solutions/NN_*.ipynb
-    python -m course_lib.exercises --check    # write nothing; exit 1 naming each stale file
+    python -m course_grader.exercises            # write exercises/NN_*.ipynb from solutions/NN_*.ipynb
+    python -m course_grader.exercises --check    # write nothing; exit 1 naming each stale file
 
 ``solutions/`` is the only hand-written source of exercises; never edit ``exercises/``.
 A solution notebook is marked up like this:
 
 - notebook metadata ``"course": {"exercise_set": "02_attention"}``; the set starts with
-  the chapter number, which names the hidden tests (``course_lib.hidden_tests_02``);
+  the chapter number, which names the hidden tests (``course_grader.hidden_tests.set02``);
 - each graded code cell has cell metadata ``"course": {"task": "softmax", "points": 2}``
   and its solution between two marker lines, inside the function body::
 
@@ -29,6 +29,9 @@ cells (JupyterLab honours both); notebook metadata keeps only the kernel, the la
 and ``course``. The result depends only on the solution's sources, so re-running the
 solutions does not make ``exercises/`` stale; changing a solution's code or text does,
 and ``tests/test_exercises.py`` fails until this command is run again.
+
+The command refuses (exit status 2, nothing written or removed) when the solutions folder
+does not exist or holds no notebook: a mistyped ``--solutions`` must not empty ``exercises/``.
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ __all__ = ["BEGIN", "END", "strip_solutions", "make_exercise", "exercise_text", 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
 MARKDOWN_STUB = ("YOUR ANSWER HERE",)
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[1]  # the repository: course_grader/exercises.py -> ..
 _CHAPTER = re.compile(r"^(\d\d[a-z]?)_")
 _KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 
@@ -151,8 +154,18 @@ def generate(solutions: str | pathlib.Path = ROOT / "solutions", exercises: str 
 
     Returns the file names in ``exercises`` that were (or would be) written or removed:
     with ``check=True``, the stale ones. An exercise notebook with no solution is removed.
+
+    Raises ValueError, before touching anything, when ``solutions`` is not a folder or holds
+    no ``*.ipynb`` (so a wrong path cannot delete every exercise), or when a solution's
+    mark-up is broken.
     """
     solutions, exercises = pathlib.Path(solutions), pathlib.Path(exercises)
+    if not solutions.is_dir():
+        raise ValueError(f"{solutions}: no such folder; pass --solutions the folder of solution notebooks "
+                         f"(default {ROOT / 'solutions'}). Nothing was written or removed.")
+    if not any(solutions.glob("*.ipynb")):
+        raise ValueError(f"{solutions} holds no solution notebook (*.ipynb); is it the right folder? "
+                         "Nothing was written or removed.")
     changed: list[str] = []
     wanted = {}
     for sol in sorted(solutions.glob("*.ipynb")):
@@ -173,7 +186,7 @@ def generate(solutions: str | pathlib.Path = ROOT / "solutions", exercises: str 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m course_lib.exercises",
+    parser = argparse.ArgumentParser(prog="python -m course_grader.exercises",
                                      description="Generate exercises/ (student notebooks) from solutions/.")
     parser.add_argument("--solutions", type=pathlib.Path, default=ROOT / "solutions", help="default: %(default)s")
     parser.add_argument("--exercises", type=pathlib.Path, default=ROOT / "exercises", help="default: %(default)s")
@@ -186,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.check:
         if changed:
-            print(f"stale in {args.exercises}: {', '.join(changed)}; run: python -m course_lib.exercises")
+            print(f"stale in {args.exercises}: {', '.join(changed)}; run: python -m course_grader.exercises")
             return 1
         print(f"{args.exercises} is up to date")
         return 0

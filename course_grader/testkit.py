@@ -1,14 +1,16 @@
 """What the hidden tests of the exercise notebooks are made of, and how one runs in a kernel.
 
-A chapter's hidden tests live in ``course_lib/hidden_tests_NN.py`` (``NN`` = chapter,
+A chapter's hidden tests live in ``course_grader/hidden_tests/setNN.py`` (``NN`` = chapter,
 e.g. ``02``). Such a module defines ``EXERCISE_SET`` (e.g. ``"02_attention"``) and
 ``TASKS``, a list of :class:`Task`: an id (the ``task`` of the graded cell's metadata),
 its points and a test function ``test(ns)`` that receives the namespace the learner's
-notebook defined. A test passes by returning and fails by raising :class:`TaskFailed`
-with a message that says what was expected and what came back. Grading is all or
-nothing per task: the message names the first case that failed.
+notebook defined. A module marks each test with ``@graded(points, description)`` (the
+task id is the function's name without ``test_``) and ends with
+``TASKS = collect_tasks(globals())``. A test passes by returning and fails by raising
+:class:`TaskFailed` with a message that says what was expected and what came back.
+Grading is all or nothing per task: the message names the first case that failed.
 
-``python -m course_lib.grade`` runs each test *inside the learner's kernel*, after the
+``python -m course_grader`` runs each test *inside the learner's kernel*, after the
 notebook, as an extra cell that calls :func:`run_task`. ``run_task`` never lets an
 exception out: whatever the learner's code does (raise, ``sys.exit``, print megabytes,
 return NaN or the wrong type) becomes a failed task with a message. Endless loops,
@@ -30,15 +32,18 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
-import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
+from course_lib.feedback import compare
+
 __all__ = [
     "Task",
+    "graded",
+    "collect_tasks",
     "TaskFailed",
     "NotDefined",
     "learner_function",
@@ -91,6 +96,31 @@ class Task:
     test: Callable[[dict], None]
     functions: tuple[str, ...] = ()
     description: str = ""
+
+
+def graded(points: int, description: str = "", functions: Sequence[str] | None = None) -> Callable:
+    """Decorator for a hidden test ``test_<id>(ns)``: it is the test of task ``<id>``, worth ``points``.
+
+    ``functions`` are the names the learner defines for the task (default: ``(<id>,)``).
+    The :class:`Task` is kept on the function as ``.task``; :func:`collect_tasks` gathers
+    them, so a hidden-test module ends with ``TASKS = collect_tasks(globals())``. Put it
+    above any other decorator (the outermost function is the one the grader calls).
+    """
+    def mark(test: Callable[[dict], None]) -> Callable[[dict], None]:
+        name = getattr(test, "__name__", "")
+        if not name.startswith("test_") or len(name) == len("test_"):
+            raise ValueError(f"@graded marks functions named test_<task id>, not {name!r}.")
+        task_id = name[len("test_"):]
+        test.task = Task(task_id, points, test, tuple(functions or (task_id,)), description)
+        return test
+
+    return mark
+
+
+def collect_tasks(namespace: dict) -> list[Task]:
+    """The tasks of the ``@graded`` tests in ``namespace`` (a module's ``globals()``), in the order they were defined."""
+    return [fn.task for name, fn in namespace.items()
+            if name.startswith("test_") and isinstance(getattr(fn, "task", None), Task) and fn.task.test is fn]
 
 
 def _short(text: Any, limit: int = _MAX_MESSAGE) -> str:
@@ -227,40 +257,27 @@ def expect_tensor(got: Any, what: str, shape: Sequence[int] | None = None,
 
 def expect_close(got: Any, expected: torch.Tensor, what: str, atol: float = 1e-5, rtol: float = 1e-4,
                  dtype: torch.dtype | None = None) -> None:
-    """``got`` matches ``expected`` in shape and, element by element, ``|got - expected| <= atol + rtol * |expected|``.
+    """``got`` matches ``expected`` by ``course_lib.feedback.compare``, the rule the check cells use too.
 
-    Boolean and integer tensors must match exactly. Infinities must match exactly; a NaN
-    where a number was expected fails with a hint about overflow.
+    That is: same shape; bool and integer references exactly; floating-point references need
+    floating-point values with ``|got - expected| <= atol + rtol * |expected|`` element by
+    element; infinities must match exactly; NaN never matches (the message hints at
+    overflow). With ``dtype``, ``got`` must also have that dtype.
     """
     got = expect_tensor(got, what, shape=expected.shape, dtype=dtype)
-    g, e = got.detach().cpu(), expected.detach().cpu()
-    if g.numel() == 0:
+    m = compare(got, expected, atol=atol, rtol=rtol)
+    if m is None:
         return
-    if g.is_complex():
-        raise TaskFailed(f"{what}: expected real values, got dtype {g.dtype}")
-    if not e.is_floating_point():  # bool or integer reference: exact
-        bad = g.to(torch.float64) != e.to(torch.float64)
-    else:
-        if not g.is_floating_point():
-            raise TaskFailed(f"{what}: expected floating-point values, got dtype {g.dtype}")
-        g64, e64 = g.to(torch.float64), e.to(torch.float64)
-        bad = ~torch.isclose(g64, e64, atol=atol, rtol=rtol) & ~((g64 == e64) & torch.isinf(e64))
-    if not bad.any():
-        return
-    idx = tuple(int(i) for i in bad.nonzero()[0])
-    gv, ev = g[idx].item(), e[idx].item()
-    hint = ""
-    if isinstance(gv, float) and math.isnan(gv):
-        hint = "; NaN: did exp overflow, or did 0/0 or inf - inf happen?"
-    elif isinstance(gv, float) and math.isinf(gv):
-        hint = "; inf: did exp overflow?"
-    tol = "" if not e.is_floating_point() else " (exact)" if atol == rtol == 0 else f" (tolerance atol={atol:g}, rtol={rtol:g})"
-    where = f" at index {idx}" if idx else ""
-    if e.dtype == torch.bool:
-        ev, gv = bool(ev), bool(gv) if g.dtype == torch.bool else gv
+    if m.kind != "values":
+        raise TaskFailed(f"{what}: {m.message}")
+    hint = {"nan": "; NaN: did exp overflow, or did 0/0 or inf - inf happen?", "inf": "; inf: did exp overflow?"}.get(
+        m.nonfinite, "")
+    floating = torch.as_tensor(expected).is_floating_point()
+    tol = "" if not floating else " (exact)" if atol == rtol == 0 else f" (tolerance atol={atol:g}, rtol={rtol:g})"
+    where = f" at index {m.index}" if m.index else ""
     fmt = lambda v: f"{v:.6g}" if isinstance(v, float) else str(v)  # noqa: E731
-    raise TaskFailed(f"{what}:{where} expected {fmt(ev)}, got {fmt(gv)}{hint}; "
-                     f"{int(bad.sum())} of {bad.numel()} values differ{tol}")
+    raise TaskFailed(f"{what}:{where} expected {fmt(m.expected)}, got {fmt(m.got)}{hint}; "
+                     f"{m.bad} of {m.total} values differ{tol}")
 
 
 def expect_raises(exc_type: type[BaseException], fn: Callable, *args, what: str = "", **kwargs) -> None:

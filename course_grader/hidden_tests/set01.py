@@ -35,16 +35,9 @@ import torch
 
 from course_lib import units
 from course_lib.ngram import NGramModel
-from course_lib.testkit import (
-    Task,
-    TaskFailed,
-    call,
-    expect_close,
-    expect_raises,
-    expect_tensor,
-    learner_function,
-    substitute,
-)
+from course_grader.testkit import (
+    TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, graded, learner_function,
+    substitute)
 
 EXERCISE_SET = "01_background"
 
@@ -126,6 +119,7 @@ _NGRAM_METHODS = [(NGramModel, name, f"NGramModel.{name}") for name in
 # ----------------------------------------------------------------------------- tests
 
 
+@graded(2, "(V, V) table of adjacent-pair counts")
 def test_bigram_counts(ns: dict) -> None:
     bigram_counts = learner_function(ns, "bigram_counts")
     cases = [
@@ -146,6 +140,7 @@ def test_bigram_counts(ns: dict) -> None:
                   what="bigram_counts(ids=[0, -1, 2], vocab_size=5), where id -1 is negative")
 
 
+@graded(2, "add-k smoothed bigram probabilities from counts")
 def test_add_k_probs(ns: dict) -> None:
     add_k_probs = learner_function(ns, "add_k_probs")
     every_context = torch.cat([torch.arange(6), _random_ids(40, 6, seed=12), torch.tensor([0])])  # all 6 seen
@@ -172,6 +167,7 @@ def test_add_k_probs(ns: dict) -> None:
                   what="add_k_probs(counts, k=-0.5), a negative pseudo-count")
 
 
+@graded(2, "mean -ln P of a held-out sequence under a bigram model, nats per token")
 def test_cross_entropy(ns: dict) -> None:
     cross_entropy = learner_function(ns, "cross_entropy")
     rand_train, rand_val = _random_ids(200, 6, seed=21), _random_ids(57, 6, seed=22)
@@ -204,6 +200,7 @@ def test_cross_entropy(ns: dict) -> None:
                   what="cross_entropy(probs, ids=[]): no id at all")
 
 
+@graded(1, "nats -> bits per token, bits per byte, perplexity")
 def test_loss_units(ns: dict) -> None:
     loss_units = learner_function(ns, "loss_units")
     names = ("bits_per_token", "bits_per_byte", "perplexity")
@@ -220,6 +217,7 @@ def test_loss_units(ns: dict) -> None:
     expect_raises(ValueError, loss_units, 2.0, -4.0, what="loss_units(2.0, bytes_per_token=-4)")
 
 
+@graded(3, "Witten-Bell interpolation of the bigram with the unigram")
 def test_witten_bell_bigram(ns: dict) -> None:
     witten_bell_bigram = learner_function(ns, "witten_bell_bigram")
     unseen = torch.cat([_random_ids(40, 6, seed=31, high=4), torch.tensor([4])])  # 4 only last, 5 never
@@ -246,6 +244,7 @@ def _polyfit(sizes, losses) -> tuple[float, float]:
     return math.exp(intercept), -slope
 
 
+@graded(2, "L(D) = A D^-alpha fitted in log-log space")
 def test_fit_power_law(ns: dict) -> None:
     fit_power_law = learner_function(ns, "fit_power_law")
     rng = np.random.default_rng(41)
@@ -284,13 +283,4 @@ def test_fit_power_law(ns: dict) -> None:
         expect_raises(ValueError, fit_power_law, sizes, losses, what=f"fit_power_law with {label}")
 
 
-TASKS = [
-    Task("bigram_counts", 2, test_bigram_counts, ("bigram_counts",), "(V, V) table of adjacent-pair counts"),
-    Task("add_k_probs", 2, test_add_k_probs, ("add_k_probs",), "add-k smoothed bigram probabilities from counts"),
-    Task("cross_entropy", 2, test_cross_entropy, ("cross_entropy",),
-         "mean -ln P of a held-out sequence under a bigram model, nats per token"),
-    Task("loss_units", 1, test_loss_units, ("loss_units",), "nats -> bits per token, bits per byte, perplexity"),
-    Task("witten_bell_bigram", 3, test_witten_bell_bigram, ("witten_bell_bigram",),
-         "Witten-Bell interpolation of the bigram with the unigram"),
-    Task("fit_power_law", 2, test_fit_power_law, ("fit_power_law",), "L(D) = A D^-alpha fitted in log-log space"),
-]
+TASKS = collect_tasks(globals())

@@ -32,27 +32,21 @@ substituted (``testkit.substitute``), so a mistake in the objective is not count
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from course_lib import scaling as ref_scaling
+from course_lib.scaling import fits as ref_fits
 from course_lib import synthetic as ref_synthetic
 from course_lib.scaling import BESIROGLU_2024, HOFFMANN_2022, ChinchillaLaw
-from course_lib.testkit import Task, TaskFailed, call, expect_raises, learner_function, substitute
+from course_grader.hidden_tests import own_function
+from course_grader.testkit import TaskFailed, call, collect_tasks, expect_raises, graded, substitute
 
 EXERCISE_SET = "05_scaling_laws"
 
-
-def _own(ns: dict, name: str, reference=None):
-    """The learner's function ``name``; fails if it *is* the course's reference, imported."""
-    fn = learner_function(ns, name)
-    if reference is not None and fn is reference:
-        raise TaskFailed(f"{name} is the course's own {reference.__module__}.{reference.__name__}, imported; "
-                         "write the function yourself")
-    return fn
 
 
 def _number(got, what: str) -> float:
@@ -84,8 +78,9 @@ def _tuple(got, names: tuple[str, ...], what: str) -> list[float]:
 # ----------------------------------------------------------------------------- power-law fit
 
 
+@graded(2, "least squares of ln y on ln x; exponent, coefficient, R^2")
 def test_fit_power_law(ns: dict) -> None:
-    fit = _own(ns, "fit_power_law", ref_scaling.fit_power_law)
+    fit = own_function(ns, "fit_power_law", ref_scaling.fit_power_law)
     rng = np.random.default_rng(5)
     x_noisy = np.geomspace(1e5, 1e8, 9)
     y_noisy = 5.0 * x_noisy**-0.3 * np.exp(0.02 * rng.standard_normal(9))
@@ -123,8 +118,9 @@ def test_fit_power_law(ns: dict) -> None:
 # ----------------------------------------------------------------------------- compute-optimal N and D
 
 
+@graded(3, "N_opt and D_opt of a Chinchilla law under C = 6 N D, in closed form")
 def test_compute_optimal(ns: dict) -> None:
-    optimal = _own(ns, "compute_optimal")
+    optimal = own_function(ns, "compute_optimal")
     steep = ChinchillaLaw(E=2.0, A=50.0, B=3000.0, alpha=0.7, beta=0.2)
     symmetric = ChinchillaLaw(E=1.5, A=300.0, B=300.0, alpha=0.3, beta=0.3)
     cases = [
@@ -155,8 +151,9 @@ def test_compute_optimal(ns: dict) -> None:
 # ----------------------------------------------------------------------------- IsoFLOP minimum
 
 
+@graded(2, "the bottom of a parabola in ln N")
 def test_isoflop_minimum(ns: dict) -> None:
-    minimum = _own(ns, "isoflop_minimum", ref_scaling.fit_isoflop_minimum)
+    minimum = own_function(ns, "isoflop_minimum", ref_scaling.fit_isoflop_minimum)
     n_opt_h, _ = HOFFMANN_2022.compute_optimal(1e21)
     n_curve = n_opt_h * np.array([0.25, 0.5, 1.0, 2.0, 4.0])
     _, l_curve = ref_scaling.isoflop_curve(HOFFMANN_2022, 1e21, n_curve)
@@ -211,8 +208,9 @@ def _theta(law: ChinchillaLaw) -> np.ndarray:
     return np.array([math.log(law.A), math.log(law.B), math.log(law.E), law.alpha, law.beta])
 
 
+@graded(2, "Hoffmann et al.'s Huber loss on log-loss, with a stable logsumexp")
 def test_huber_objective(ns: dict) -> None:
-    objective = _own(ns, "huber_objective")
+    objective = own_function(ns, "huber_objective")
     law = ChinchillaLaw(E=1.8, A=400.0, B=1200.0, alpha=0.34, beta=0.30)
     N, D, L = _runs(law, 4, 3)
     lnN, lnD, lnL = np.log(N), np.log(D), np.log(L)
@@ -233,7 +231,7 @@ def test_huber_objective(ns: dict) -> None:
         ("one run", np.array([6.0, 7.0, 0.6, 0.35, 0.32]), lnN[:1], lnD[:1], lnL[:1], 1e-3),
     ]
     forbid = [(ref_scaling, "fit_chinchilla", "course_lib.scaling.fit_chinchilla"),
-              (ref_scaling, "_huber_objective", "course_lib.scaling._huber_objective")]
+              (ref_fits, "_huber_objective", "course_lib.scaling.fits._huber_objective")]
     for label, theta, n, d, l, delta in cases:
         what = f"huber_objective with {label}"
         got = _number(call(objective, theta, n, d, l, delta, forbid=forbid,
@@ -254,8 +252,9 @@ _STARTS = np.array([[0.0, 0.0, 1.0, 2.0, 2.0], [0.0, 10.0, -1.0, 0.0, 1.0], [6.0
                     [3.0, 5.0, 0.0, 0.2, 0.3]])
 
 
+@graded(3, "L-BFGS from several starts; the known law comes back")
 def test_fit_chinchilla(ns: dict) -> None:
-    fit = _own(ns, "fit_chinchilla", ref_scaling.fit_chinchilla)
+    fit = own_function(ns, "fit_chinchilla", ref_scaling.fit_chinchilla)
     names = ("E", "A", "B", "alpha", "beta")
     law = ChinchillaLaw(E=1.9, A=500.0, B=900.0, alpha=0.36, beta=0.29)
     N, D, L = _runs(law, 6, 5)
@@ -265,8 +264,7 @@ def test_fit_chinchilla(ns: dict) -> None:
     L_out[5] *= 1.3  # one run 30% too high: the Huber loss should shrug it off
     forbid = [(ref_scaling, "fit_chinchilla", "course_lib.scaling.fit_chinchilla")]
     # one BLAS thread: L-BFGS on 5 parameters only loses time to BLAS threads on a busy machine
-    one_thread = getattr(ref_scaling, "_OneBlasThread", contextlib.nullcontext)
-    with substitute(ns, huber_objective=ref_huber_objective), one_thread():
+    with substitute(ns, huber_objective=ref_huber_objective), threadpool_limits(limits=1, user_api="blas"):
         what = "fit_chinchilla on 30 noise-free runs of E=1.9, A=500, B=900, alpha=0.36, beta=0.29"
         got = _tuple(call(fit, N, D, L, _STARTS, forbid=forbid, forbid_reason="write the fit yourself"), names, what)
         E, A, B, alpha, beta = got
@@ -323,8 +321,9 @@ def _edges_of(graph: ref_synthetic.Graph) -> np.ndarray:
     return np.stack([src[keep], graph.neighbors[keep]], axis=1)  # (E, 2)
 
 
+@graded(2, "sum_v deg(v) ln deg(v) / 2|E|")
 def test_random_walk_entropy(ns: dict) -> None:
-    entropy = _own(ns, "random_walk_entropy", ref_synthetic.entropy_rate)
+    entropy = own_function(ns, "random_walk_entropy", ref_synthetic.entropy_rate)
     rng = np.random.default_rng(7)
     random40 = _edges_of(ref_synthetic.random_graph(40, 5.0, seed=3))
     shuffled = [(int(v), int(u)) if rng.random() < 0.5 else (int(u), int(v)) for u, v in rng.permutation(random40)]
@@ -345,16 +344,4 @@ def test_random_walk_entropy(ns: dict) -> None:
                   what="random_walk_entropy on a triangle plus a node 3 without neighbours")
 
 
-TASKS = [
-    Task("fit_power_law", 2, test_fit_power_law, ("fit_power_law",),
-         "least squares of ln y on ln x; exponent, coefficient, R^2"),
-    Task("compute_optimal", 3, test_compute_optimal, ("compute_optimal",),
-         "N_opt and D_opt of a Chinchilla law under C = 6 N D, in closed form"),
-    Task("isoflop_minimum", 2, test_isoflop_minimum, ("isoflop_minimum",), "the bottom of a parabola in ln N"),
-    Task("huber_objective", 2, test_huber_objective, ("huber_objective",),
-         "Hoffmann et al.'s Huber loss on log-loss, with a stable logsumexp"),
-    Task("fit_chinchilla", 3, test_fit_chinchilla, ("fit_chinchilla",),
-         "L-BFGS from several starts; the known law comes back"),
-    Task("random_walk_entropy", 2, test_random_walk_entropy, ("random_walk_entropy",),
-         "sum_v deg(v) ln deg(v) / 2|E|"),
-]
+TASKS = collect_tasks(globals())

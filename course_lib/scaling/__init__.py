@@ -1,0 +1,42 @@
+"""Scaling laws: published laws, fits, IsoFLOP curves, and a live sweep you run yourself.
+
+Units throughout: loss ``L`` in **nats per token**, model size ``N`` in **non-embedding
+parameters** (as Kaplan et al. count it; ``GPT.num_params()``), data ``D`` in **training
+tokens**, compute ``C`` in **FLOPs** with the usual estimate ``C = 6 N D`` (forward and
+backward pass; Kaplan et al. 2020, section 2.1; ``training_flops``, from ``course_lib.compute``).
+
+The package, in the order the chapters use it:
+
+    laws     -> ChinchillaLaw (HOFFMANN_2022, BESIROGLU_2024), KaplanLaw (KAPLAN_2020, ...), PF_DAY
+    fits     -> fit_power_law, fit_power_law_with_floor, fit_chinchilla (Huber loss, L-BFGS),
+                fit_product_form (why L = a N^b D^c C^d has no unique answer)
+    sweep    -> SweepConfig, PRESETS, width_lr, char_data, train_one: THE runner that trains
+                GPTs of several widths; run_sweep (resumable, JSON) and load_sweep
+    isoflop  -> isoflop_curve, fit_isoflop_minimum, plan_isoflop, run_isoflop (Hoffmann approach 2)
+    __main__ -> python -m course_lib.scaling sweep --preset tiny --out results.json
+
+Every public name of the submodules is importable from ``course_lib.scaling`` itself.
+
+References: Kaplan et al. (2020), Hoffmann et al. (2022) and Besiroglu et al. (2024), cited in full in
+``laws``.
+"""
+from ..compute import training_flops
+from .fits import (ChinchillaFit, FloorPowerLawFit, PowerLawFit, ProductFormFit, fit_chinchilla,
+                   fit_chinchilla_details, fit_power_law, fit_power_law_with_floor, fit_product_form)
+from .isoflop import IsoFLOPFit, fit_budgets, fit_isoflop_minimum, isoflop_curve, plan_isoflop, run_isoflop
+from .laws import BESIROGLU_2024, HOFFMANN_2022, KAPLAN_2020, KAPLAN_2020_JOINT, PF_DAY, ChinchillaLaw, KaplanLaw
+from .sweep import PRESETS, SweepConfig, char_data, load_sweep, n_params, run_sweep, sweep_config, train_one, width_lr
+
+__all__ = [
+    # laws
+    "PF_DAY", "ChinchillaLaw", "HOFFMANN_2022", "BESIROGLU_2024", "KaplanLaw", "KAPLAN_2020", "KAPLAN_2020_JOINT",
+    "training_flops",
+    # fits
+    "PowerLawFit", "fit_power_law", "FloorPowerLawFit", "fit_power_law_with_floor", "ChinchillaFit",
+    "fit_chinchilla", "fit_chinchilla_details", "ProductFormFit", "fit_product_form",
+    # IsoFLOP
+    "isoflop_curve", "IsoFLOPFit", "fit_isoflop_minimum", "plan_isoflop", "run_isoflop", "fit_budgets",
+    # the runner
+    "SweepConfig", "PRESETS", "sweep_config", "width_lr", "n_params", "char_data", "train_one", "run_sweep",
+    "load_sweep",
+]

@@ -1,0 +1,96 @@
+"""``python -m course_lib.scaling sweep [options]``: the live scaling sweep from the command line.
+
+Trains character-level GPTs of several widths (``course_lib.scaling.sweep.run_sweep``),
+fits ln L against ln N on all but the largest, predicts the largest, and writes every run
+to JSON as it finishes; rerun the same command to resume an interrupted sweep.
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from .sweep import PRESETS, run_sweep, sweep_config
+
+__all__ = ["main"]
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers such as 16,24,32, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError("give at least one width")
+    return values
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m course_lib.scaling",
+                                     description="Scaling-law experiments for the course.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("sweep", help="train one model per width, fit ln L against ln N, write JSON",
+                       description="Train character-level GPTs of several widths on python_docs(), fit ln L "
+                                   "against ln N on all but the largest, predict the largest. Finished runs are "
+                                   "saved after each one; rerun the same command to resume.")
+    s.add_argument("--preset", default="default", help=f"one of {sorted(PRESETS)} (default: default)")
+    s.add_argument("--out", default=None, help="JSON file to write (default: results_scaling_<preset>.json)")
+    s.add_argument("--widths", type=_int_list, default=None, help="comma-separated d_model values, e.g. 24,32,40,48,64")
+    s.add_argument("--tokens", type=int, default=None, help="training tokens (characters) per model")
+    s.add_argument("--n-layer", type=int, default=None, help="depth of every model")
+    s.add_argument("--lr", type=float, default=None, help="peak learning rate at --lr-base-width")
+    s.add_argument("--lr-base-width", type=int, default=None, help="width at which the peak lr is --lr")
+    s.add_argument("--single-lr", action="store_true", help="use --lr for every width instead of lr ∝ 1/width")
+    s.add_argument("--batch-size", type=int, default=None)
+    s.add_argument("--context-length", type=int, default=None)
+    s.add_argument("--seed", type=int, default=None)
+    s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    s.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default: 1; 0 keeps torch's own choice)")
+    group = s.add_mutually_exclusive_group()
+    group.add_argument("--resume", dest="resume", action="store_true", default=True,
+                       help="keep finished runs found in --out (the default)")
+    group.add_argument("--fresh", dest="resume", action="store_false", help="ignore and overwrite --out")
+    s.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return parser
+
+
+def _report(result: dict, out: pathlib.Path) -> None:
+    print(f"{result['trained_runs']} runs trained, {result['resumed_runs']} resumed from {out}")
+    for r in result["runs"]:
+        print(f"  width {r['width']:4d}  N {r['N']:>10,}  D {r['D']:>11,}  D/N {r['tokens_per_param']:7.1f}  "
+              f"lr {r['lr']:.2e}  val loss {r['val_loss']:.4f} nats/token  {r['seconds']:6.1f} s")
+    if result["complete"]:
+        print(f"fit on all but the largest: L = {result['coefficient']:.4g} * N^{result['exponent']:.4f}, "
+              f"R^2 = {result['r2']:.4f}")
+        print(f"largest model: predicted {result['predicted_largest_loss']:.4f}, measured "
+              f"{result['runs'][-1]['val_loss']:.4f}, relative error {100 * result['holdout_rel_error']:.2f}%")
+    print(f"training time {result['seconds']:.1f} s wall, {result['cpu_seconds']:.1f} s CPU "
+          f"(this invocation {result['wall_seconds']:.1f} s wall); wrote {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m course_lib.scaling sweep [options]``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    out = pathlib.Path(args.out or f"results_scaling_{args.preset}.json")
+    try:
+        config = sweep_config(
+            args.preset, widths=args.widths, tokens=args.tokens, n_layer=args.n_layer, lr=args.lr,
+            lr_base_width=args.lr_base_width, batch_size=args.batch_size, context_length=args.context_length,
+            seed=args.seed, device=args.device, lr_rule="constant" if args.single_lr else None,
+        )
+        result = run_sweep(config, out, resume=args.resume, progress=not args.no_progress,
+                           threads=args.threads or None, command="python -m course_lib.scaling " + " ".join(argv))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are saved in {out}; rerun the same command to resume.", file=sys.stderr)
+        return 130
+    _report(result, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

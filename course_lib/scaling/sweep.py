@@ -1,0 +1,458 @@
+"""The one runner that trains character-level GPTs of several widths, for chapters 05b and 05c.
+
+* ``SweepConfig``: everything that defines an experiment (shape, optimiser, data, evaluation).
+* ``width_lr(config, width)``: the learning-rate rule (lr ∝ 1 / width, or one lr for all).
+* ``char_data(max_chars, val_fraction)``: the character-level ``python_docs()`` corpus.
+* ``train_one(config, width, data)``: train one model and measure its validation loss.
+* ``run_sweep(config, out)``: one model per width on ``config.tokens`` tokens each, fit
+  ln L against ln N on all but the largest, predict the largest; every finished run is
+  written to JSON at once, so an interrupted sweep resumes where it stopped
+  (``python -m course_lib.scaling sweep``). ``load_sweep(path)`` reads such a file.
+
+The IsoFLOP experiments of ``course_lib.scaling.isoflop`` train with ``train_one`` too.
+Units: N in non-embedding parameters (``GPT.num_params()``), D in training tokens
+(characters), compute in FLOPs with C = 6 N D, losses in nats per token on held-out text.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import pathlib
+import platform
+import time
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..compute import training_flops
+from ..validation import check_fraction, check_int, check_positive
+from .fits import fit_power_law
+
+__all__ = [
+    "SweepConfig",
+    "PRESETS",
+    "sweep_config",
+    "width_lr",
+    "n_params",
+    "char_data",
+    "train_one",
+    "run_sweep",
+    "load_sweep",
+]
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """Everything that defines a run of models of several widths (equal configs: the same experiment).
+
+    Attributes:
+        widths: d_model of each model ``run_sweep`` trains; all models have ``n_layer``
+            layers. (IsoFLOP experiments take their widths from their budgets instead.)
+        n_layer: fixed depth.
+        head_dim: target width of one attention head; ``n_head(width)`` heads per layer.
+        context_length: T, characters per training window.
+        batch_size: B, windows per optimizer step.
+        tokens: D, training tokens (characters) per model in ``run_sweep`` and ``train_one``,
+            the same for every width; ``steps = tokens // (batch_size * context_length)``.
+        lr: peak learning rate at ``lr_base_width``.
+        lr_base_width: the width at which the peak learning rate is ``lr``.
+        lr_rule: ``"inverse_width"``: lr = lr * lr_base_width / width, a 1/width heuristic
+            inspired by, but not, muP (Yang et al. 2022 also change the initialisation, give
+            each layer its own rate and scale the output; here only the rate changes);
+            ``"constant"``: the same ``lr`` for every width
+            (``--single-lr``).
+        warmup_fraction: fraction of steps of linear warmup; then cosine decay to lr/10.
+        weight_decay: AdamW weight decay on matrices.
+        eval_tokens: validation tokens for the final loss: random windows of the held-out
+            text, drawn with a fixed seed so every model sees the same ones. 131,072 tokens
+            put the standard error near 0.3% (a noisy estimate lowers R^2 on its own).
+        eval_batch_size: windows per validation batch; ``eval_batches`` batches of them.
+        val_fraction: the last fraction of the corpus held out for validation.
+        max_chars: use only the first characters of the corpus (None: all of it).
+        seed: seeds initialisation and batch order.
+        device: "cpu", "cuda", "mps" (``run_sweep`` resolves "auto" before it starts).
+    """
+
+    widths: tuple[int, ...] = (24, 32, 40, 48, 64)
+    n_layer: int = 1
+    head_dim: int = 16
+    context_length: int = 32
+    batch_size: int = 16
+    tokens: int = 2_000_000
+    lr: float = 0.012
+    lr_base_width: int = 32
+    lr_rule: str = "inverse_width"
+    warmup_fraction: float = 0.05
+    weight_decay: float = 0.1
+    eval_tokens: int = 131_072
+    eval_batch_size: int = 64
+    val_fraction: float = 0.1
+    max_chars: int | None = None
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self):
+        widths = tuple(self.widths)
+        object.__setattr__(self, "widths", widths)
+        if not widths:
+            raise ValueError("widths is empty; give at least one d_model, e.g. (24, 32, 40).")
+        for w in widths:
+            check_int(w, "every width (d_model)", minimum=1)
+        if len(set(widths)) != len(widths):
+            raise ValueError(f"widths must be distinct, got {widths}.")
+        for name in ("n_layer", "head_dim", "context_length", "batch_size", "tokens", "lr_base_width",
+                     "eval_tokens", "eval_batch_size", "seed"):
+            check_int(getattr(self, name), name, minimum=0 if name == "seed" else 1)
+        if self.tokens < self.tokens_per_step:
+            raise ValueError(
+                f"tokens={self.tokens} is less than one step (batch_size * context_length = "
+                f"{self.tokens_per_step}); raise tokens."
+            )
+        check_positive(self.lr, "lr")
+        if self.lr_rule not in ("inverse_width", "constant"):
+            raise ValueError(f"lr_rule must be 'inverse_width' or 'constant', got {self.lr_rule!r}.")
+        check_fraction(self.warmup_fraction, "warmup_fraction", allow_zero=True)
+        check_fraction(self.val_fraction, "val_fraction")
+        if self.max_chars is not None:
+            check_int(self.max_chars, "max_chars (or None for the whole corpus)", minimum=10_000)
+
+    @property
+    def tokens_per_step(self) -> int:
+        """B * T, training tokens per optimizer step."""
+        return self.batch_size * self.context_length
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps per model: tokens // (batch_size * context_length)."""
+        return self.tokens // self.tokens_per_step
+
+    @property
+    def eval_batches(self) -> int:
+        """Validation batches of ``eval_batch_size`` windows: eval_tokens // (eval_batch_size * T), at least 1."""
+        return max(1, self.eval_tokens // (self.eval_batch_size * self.context_length))
+
+    def n_head(self, width: int) -> int:
+        """Attention heads for a model of this width: the most heads, at most ``width // head_dim``,
+        that divide ``width`` (at least 1)."""
+        h = max(1, width // self.head_dim)
+        while width % h:
+            h -= 1
+        return h
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["widths"] = list(self.widths)
+        return d
+
+
+PRESETS = {
+    # The chapter's live experiment: a few minutes on 2 CPU cores.
+    "default": SweepConfig(),
+    # A few seconds: for tests and for checking that the command works.
+    "tiny": SweepConfig(widths=(8, 12, 16), n_layer=1, context_length=32, batch_size=8, tokens=8 * 32 * 40,
+                        eval_tokens=4096, lr=1e-2, lr_base_width=8, max_chars=200_000),
+    # More sizes, deeper models and a longer context, for a GPU or a patient CPU (tens of
+    # minutes on 2 cores). D/N >= 20 for width 96 at 2 layers needs 4.5M characters, about
+    # two passes over python_docs() (repeated data; Muennighoff et al. 2023).
+    "large": SweepConfig(widths=(8, 12, 16, 24, 32, 48, 64, 96), n_layer=2, head_dim=16, context_length=128,
+                         batch_size=32, tokens=4_500_000, lr=2e-3, lr_base_width=64, eval_tokens=262_144),
+}
+
+
+def sweep_config(preset: str = "default", **overrides) -> SweepConfig:
+    """A preset's ``SweepConfig`` (``"default"``, ``"tiny"`` or ``"large"``) with fields overridden."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    unknown = set(overrides) - {f.name for f in fields(SweepConfig)}
+    if unknown:
+        raise ValueError(f"unknown sweep settings {sorted(unknown)}; valid ones are {[f.name for f in fields(SweepConfig)]}.")
+    if "widths" in overrides:
+        overrides["widths"] = tuple(overrides["widths"])
+    return replace(PRESETS[preset], **overrides)
+
+
+def width_lr(config: SweepConfig, width: int) -> float:
+    """Peak learning rate for a model of this width under ``config.lr_rule``.
+
+    ``"inverse_width"``: ``lr * lr_base_width / width`` (a wider model takes smaller steps: a
+    heuristic inspired by, but not, muP, which also changes the initialisation and per-layer
+    rates); ``"constant"``: ``lr`` for every width.
+    """
+    if config.lr_rule == "constant":
+        return config.lr
+    return config.lr * config.lr_base_width / width
+
+
+def _model(config: SweepConfig, width: int, vocab_size: int):
+    from ..model import GPT, GPTConfig
+
+    width = check_int(width, "width (d_model)", minimum=1)
+    return GPT(GPTConfig(vocab_size=vocab_size, context_length=config.context_length, n_layer=config.n_layer,
+                         n_head=config.n_head(width), d_model=width))
+
+
+def n_params(width: int, vocab_size: int, config: SweepConfig | None = None) -> int:
+    """Non-embedding parameters N of the GPT of this width (``n_layer (12 width**2 + 2 width) + width``)."""
+    return _model(SweepConfig() if config is None else config, width, vocab_size).num_params(non_embedding=True)
+
+
+def char_data(max_chars: int | None = 1_000_000, val_fraction: float = 0.1):
+    """Character-level token ids of ``course_lib.text.python_docs(max_chars)`` (None: the whole corpus).
+
+    Returns:
+        (train, val, vocab_size): two 1-D int64 tensors (the validation part is the last
+        ``val_fraction`` of the text) and the number of distinct characters.
+    """
+    from ..text import python_docs, train_val_split
+    from ..tokenizer import CharTokenizer, encode_to_tensor
+
+    text = python_docs(max_chars).text
+    tok = CharTokenizer(text)  # the vocabulary of the whole text, so validation never has unknown characters
+    train_ids, val_ids = train_val_split(encode_to_tensor(tok, text), val_fraction)
+    return train_ids, val_ids, tok.vocab_size
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def train_one(config: SweepConfig, width: int, data, *, steps: int | None = None, progress: bool = False) -> dict:
+    """Train one GPT of width ``width`` (``config`` gives everything else); return what was measured.
+
+    Args:
+        config: a ``SweepConfig``; the model has ``config.n_layer`` layers and
+            ``config.n_head(width)`` heads, its peak learning rate is ``width_lr(config, width)``.
+        width: d_model.
+        data: ``(train_ids, val_ids, vocab_size)``, e.g. ``char_data()``: 1-D token tensors.
+        steps: optimizer steps (default ``config.steps``); D = steps * B * T tokens.
+        progress: show a tqdm bar over the steps.
+
+    Returns:
+        A dict with ``width``, ``n_layer``, ``n_head``, ``N`` (non-embedding parameters),
+        ``N_total``, ``D`` (tokens trained on), ``tokens_per_param``, ``flops`` (6 N D),
+        ``steps``, ``lr``, ``train_loss_mean``, ``val_loss`` (nats per token on
+        ``config.eval_batches`` fixed batches of the validation ids), ``seconds``,
+        ``cpu_seconds``, ``threads``, ``device`` and ``finished``. Ctrl-C raises
+        KeyboardInterrupt (nothing of the unfinished model is kept).
+    """
+    import torch
+
+    from ..train import estimate_loss, train
+
+    train_ids, val_ids, vocab_size = data
+    steps = config.steps if steps is None else check_int(steps, "steps", minimum=1)
+    if min(len(train_ids), len(val_ids)) <= config.context_length:
+        raise ValueError(f"the corpus is too short for context_length={config.context_length}; raise max_chars.")
+    torch.manual_seed(config.seed)
+    model = _model(config, width, vocab_size)
+    lr = width_lr(config, width)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    history = train(model, train_ids, None, steps=steps, batch_size=config.batch_size, lr=lr,
+                    warmup_steps=max(1, int(config.warmup_fraction * steps)), weight_decay=config.weight_decay,
+                    eval_every=steps, seed=config.seed, device=config.device, progress=progress,
+                    desc=f"width {width}")  # no validation during training: one careful evaluation at the end
+    if history.interrupted:
+        raise KeyboardInterrupt
+    val_loss = estimate_loss(model, val_ids, config.eval_batch_size, config.context_length,
+                             n_batches=config.eval_batches)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    n = model.num_params(non_embedding=True)
+    d = steps * config.tokens_per_step
+    return {
+        "width": width,
+        "n_layer": config.n_layer,
+        "n_head": config.n_head(width),
+        "N": n,
+        "N_total": model.num_params(non_embedding=False),
+        "D": d,
+        "tokens_per_param": d / n,
+        "flops": float(training_flops(n, d)),
+        "steps": steps,
+        "lr": lr,
+        "train_loss_mean": history.train_loss[-1],  # mean over all steps (one record at the end)
+        "val_loss": val_loss,
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "threads": torch.get_num_threads(),
+        "device": str(next(model.parameters()).device),
+        "finished": _now(),
+    }
+
+
+# ----------------------------------------------------------------------------- the resumable sweep
+
+
+def _resume_key(config_dict: dict) -> dict:
+    """The parts of a config that must match for finished runs to be reused (all but the widths).
+
+    A field that a file lacks (written before the field existed) counts as its default.
+    """
+    full = {**SweepConfig().to_dict(), **config_dict}
+    return {k: v for k, v in full.items() if k != "widths"}
+
+
+def _machine() -> dict:
+    import torch
+
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def load_sweep(path) -> dict:
+    """Read a sweep's JSON (as written by ``run_sweep``); ValueError if it is not one."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise ValueError(f"no sweep results at {path}; run `python -m course_lib.scaling sweep --out {path}` first.")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); delete it or pass --fresh to overwrite it.") from None
+    if not isinstance(data, dict) or "runs" not in data or "config" not in data:
+        raise ValueError(f"{path} is not a scaling-sweep result (no 'runs' and 'config'); choose another --out or pass --fresh.")
+    return data
+
+
+def _write_json(path: pathlib.Path, data: dict) -> None:
+    """Write atomically: a crash mid-write never leaves a truncated results file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _summarise(runs: list[dict]) -> dict:
+    """Fit ln L against ln N on all but the largest model and predict the largest."""
+    import numpy as np
+
+    out = {"exponent": None, "coefficient": None, "r2": None, "holdout_rel_error": None,
+           "predicted_largest_loss": None, "fit_all": None}
+    if len(runs) < 3:
+        return out
+    runs = sorted(runs, key=lambda r: r["N"])
+    N = np.array([r["N"] for r in runs], dtype=float)
+    L = np.array([r["val_loss"] for r in runs], dtype=float)
+    fit = fit_power_law(N[:-1], L[:-1])
+    pred = fit.predict(N[-1])
+    fit_all = fit_power_law(N, L)
+    out.update(exponent=fit.exponent, coefficient=fit.coefficient, r2=fit.r2,
+               predicted_largest_loss=pred, holdout_rel_error=abs(pred - L[-1]) / L[-1],
+               fit_all={"exponent": fit_all.exponent, "coefficient": fit_all.coefficient, "r2": fit_all.r2})
+    return out
+
+
+def _finished_runs(config: SweepConfig, path: pathlib.Path | None, resume: bool) -> dict[int, dict]:
+    """The runs of ``path`` that this sweep can reuse, by width; ValueError for another configuration."""
+    if path is None or not path.exists() or not resume:
+        return {}
+    old, cfg = load_sweep(path), config.to_dict()
+    if _resume_key(old["config"]) != _resume_key(cfg):
+        diff = sorted(k for k in set(old["config"]) | set(cfg) if k != "widths" and old["config"].get(k) != cfg.get(k))
+        raise ValueError(
+            f"{path} holds a sweep with a different configuration (differs in {diff}). "
+            "Pass --fresh (resume=False) to overwrite it, or choose another --out."
+        )
+    return {r["width"]: r for r in old["runs"] if r["width"] in config.widths}
+
+
+def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = True, progress: bool = True,
+              threads: int | None = 1, command: str | None = None, on_run_end=None) -> dict:
+    """Train one model per width, measure validation loss, fit the scaling law; return the results.
+
+    Each model is a character-level GPT (``course_lib.model``) of ``config.n_layer`` layers,
+    trained by ``train_one`` on ``config.tokens`` characters of ``python_docs()`` and
+    evaluated on the held-out last ``val_fraction`` of the text. ln L is fitted against
+    ln N on all but the largest model (``exponent``, ``coefficient``, ``r2``), which is then
+    predicted: ``holdout_rel_error = |predicted - measured| / measured``.
+
+    Args:
+        config: a ``SweepConfig`` (default: ``PRESETS["default"]``).
+        out: path of the JSON file, rewritten after every finished run. If it already holds
+            runs of the same configuration (widths aside) and ``resume`` is true, those runs
+            are kept and not trained again; a file with a different configuration raises
+            ValueError unless ``resume=False`` (start over and overwrite).
+        progress: show a ``tqdm.auto`` bar over the runs and one per run.
+        threads: torch CPU threads during the sweep (restored afterwards); None keeps torch's
+            setting. The default is 1: these models are too small for two threads to help
+            much, and on a busy 2-core machine two threads that wait for each other were
+            measured 10-30 times slower than one (about 1k against 33k tokens/s).
+        command: the command line to record (the CLI fills it in).
+        on_run_end: optional callable ``f(run_dict)`` called after each run is saved.
+
+    Returns:
+        The dict written to ``out``: ``runs`` (sorted by N; each as ``train_one`` returns
+        it), the fit (``exponent``, ``r2``, ``holdout_rel_error``, ...), ``seconds``
+        (training seconds summed over runs), ``cpu_seconds`` (CPU time of this process, a
+        better measure than wall time on a shared machine), ``command``, ``config``,
+        ``machine`` and ``date``. An interrupted sweep (Ctrl-C) has saved every finished
+        run and re-raises KeyboardInterrupt.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from ..device import pick_device
+
+    config = PRESETS["default"] if config is None else config
+    if not isinstance(config, SweepConfig):
+        raise ValueError(f"config must be a SweepConfig (see sweep_config()), got {type(config).__name__}.")
+    if threads is not None:
+        check_int(threads, "threads (or None for torch's own setting)", minimum=1)
+    config = replace(config, device=pick_device(config.device).type)
+    path = pathlib.Path(out) if out is not None else None
+    done = _finished_runs(config, path, resume)
+
+    started = time.perf_counter()
+    result = {
+        "command": command or "course_lib.scaling.run_sweep",
+        "config": config.to_dict(),
+        "machine": _machine(),
+        "date": _now(),
+        "units": {"N": "non-embedding parameters", "D": "training tokens (characters)", "val_loss": "nats per token",
+                  "flops": "FLOPs, 6 N D", "seconds": "wall-clock seconds on this machine"},
+        "complete": False,
+        "runs": sorted(done.values(), key=lambda r: r["N"]),
+        "resumed_runs": len(done),
+        "trained_runs": 0,
+    }
+
+    def save():
+        result["runs"] = sorted(result["runs"], key=lambda r: r["N"])
+        result["complete"] = len(result["runs"]) == len(config.widths)
+        result.update(_summarise(result["runs"]) if result["complete"] else _summarise([]))
+        result["min_tokens_per_param"] = min((r["tokens_per_param"] for r in result["runs"]), default=None)
+        result["seconds"] = sum(r["seconds"] for r in result["runs"])
+        result["cpu_seconds"] = sum(r.get("cpu_seconds", 0.0) for r in result["runs"])
+        result["wall_seconds"] = time.perf_counter() - started
+        result["date"] = _now()
+        if path is not None:
+            _write_json(path, result)
+
+    todo = [w for w in config.widths if w not in done]
+    data = None
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    result["machine"]["threads"] = torch.get_num_threads()
+    bar = tqdm(total=len(config.widths), initial=len(done), desc="scaling sweep", unit="run", disable=not progress)
+    try:
+        for width in todo:
+            if data is None:
+                data = char_data(config.max_chars, config.val_fraction)  # only when something needs training
+            run = train_one(config, width, data, progress=progress)
+            result["runs"].append(run)
+            result["trained_runs"] += 1
+            save()
+            bar.update(1)
+            bar.set_postfix(width=width, val_loss=f"{run['val_loss']:.3f}")
+            if on_run_end is not None:
+                on_run_end(run)
+    finally:
+        bar.close()
+        torch.set_num_threads(old_threads)
+    save()
+    return result

@@ -1,0 +1,143 @@
+"""course_lib.scaling.sweep: the one runner (config, learning-rate rule, data, one model, the resumable sweep)."""
+import math
+import pathlib
+
+import pytest
+import torch
+
+from course_lib.scaling.sweep import (PRESETS, SweepConfig, char_data, load_sweep, n_params, run_sweep,
+                                      sweep_config, train_one, width_lr)
+
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models: one torch thread is as fast, and far faster on a busy machine."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_learning_rate_rules():
+    cfg = sweep_config("default")
+    assert cfg.lr_rule == "inverse_width"
+    lrs = {w: width_lr(cfg, w) for w in cfg.widths}
+    assert len({round(lr * w, 12) for w, lr in lrs.items()}) == 1, "lr * width is constant"
+    assert width_lr(cfg, cfg.lr_base_width) == pytest.approx(cfg.lr)
+    single = sweep_config("default", lr_rule="constant")
+    assert {width_lr(single, w) for w in single.widths} == {single.lr}
+    assert all(cfg.tokens / n >= 20 for n in (12 * cfg.n_layer * w * w for w in cfg.widths)), "D/N >= 20"
+    for w in (16, 24, 40, 56, 64):
+        assert w % cfg.n_head(w) == 0
+
+
+
+def test_n_params_matches_the_gpt_formula():
+    config = SweepConfig(n_layer=2)
+    for w in (4, 8, 16):
+        # 12 d^2 weights and two LayerNorm gains per block, one final LayerNorm; no biases
+        assert n_params(w, vocab_size=50, config=config) == 2 * (12 * w * w + 2 * w) + w
+    assert n_params(8, 50, config) == n_params(8, 500, config)  # embeddings are not counted
+
+
+def test_eval_batches_and_steps():
+    cfg = sweep_config("default")
+    assert cfg.steps == cfg.tokens // (cfg.batch_size * cfg.context_length)
+    assert cfg.eval_batches == cfg.eval_tokens // (cfg.eval_batch_size * cfg.context_length) == 64
+    assert SweepConfig(eval_tokens=1).eval_batches == 1
+
+
+def test_char_data_holds_out_the_end_of_the_text():
+    train, val, vocab = char_data(max_chars=20_000, val_fraction=0.1)
+    assert len(val) == 2_000 and len(train) == 18_000 and 10 < vocab < 256
+    assert int(max(train.max(), val.max())) < vocab
+
+
+def test_train_one_learns_a_predictable_sequence(one_thread):
+    data = torch.arange(4).repeat(2000)  # 0 1 2 3 0 1 2 3 ...: the next token is determined
+    config = SweepConfig(n_layer=1, context_length=8, batch_size=8, tokens=8 * 8 * 150, lr=1e-2, lr_base_width=8,
+                         eval_batch_size=8, eval_tokens=2 * 8 * 8)
+    run = train_one(config, 8, (data[:7000], data[7000:], 4))
+    assert run["steps"] == 150 and run["D"] == 150 * 64
+    assert run["flops"] == 6 * run["N"] * run["D"]
+    assert run["lr"] == width_lr(config, 8) and run["n_head"] == config.n_head(8)
+    assert run["val_loss"] < 0.2 * math.log(4)
+    assert train_one(config, 8, (data[:7000], data[7000:], 4), steps=3)["steps"] == 3
+
+
+@pytest.mark.parametrize("call", [
+    lambda: sweep_config("huge"),
+    lambda: sweep_config("tiny", widths=(8, 8)),
+    lambda: sweep_config("tiny", widths=()),
+    lambda: sweep_config("tiny", tokens=-5),
+    lambda: sweep_config("tiny", tokens=10),
+    lambda: sweep_config("tiny", learning_rate=1e-3),
+    lambda: sweep_config("tiny", lr_rule="sqrt"),
+    lambda: sweep_config("tiny", val_fraction=1.0),
+    lambda: sweep_config("tiny", max_chars=5),
+    lambda: SweepConfig(lr=0.0),
+    lambda: SweepConfig(eval_batch_size=0),
+    lambda: load_sweep("/nonexistent/results.json"),
+    lambda: run_sweep("default"),
+    lambda: train_one(SweepConfig(), 8, (torch.arange(10), torch.arange(10), 10)),
+])
+def test_bad_input_raises_value_error(call):
+    with pytest.raises(ValueError):
+        call()
+
+
+def test_error_messages_say_what_to_do():
+    with pytest.raises(ValueError, match="choose one of"):
+        sweep_config("huge")
+    with pytest.raises(ValueError, match="lr"):
+        SweepConfig(lr=0.0)
+
+
+def test_stored_sweeps_still_load():
+    for name in ("scaling_sweep_large.json", "scaling_sweep_single_lr.json"):
+        data = load_sweep(DATA / name)
+        assert data["complete"] and len(data["runs"]) >= 5
+        assert all(r["val_loss"] > 0 for r in data["runs"])
+    assert load_sweep(DATA / "scaling_sweep_single_lr.json")["config"]["lr_rule"] == "constant"
+
+
+def test_interrupted_sweep_keeps_finished_runs_and_resumes(tmp_path):
+    out = tmp_path / "sweep.json"
+    cfg = sweep_config("tiny", device="cpu")
+
+    def stop_after_first(run):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg, out, progress=False, on_run_end=stop_after_first)
+    partial = load_sweep(out)
+    assert len(partial["runs"]) == 1 and not partial["complete"] and partial["r2"] is None
+
+    result = run_sweep(cfg, out, progress=False)
+    assert result["resumed_runs"] == 1 and result["trained_runs"] == 2
+    assert result["runs"][0] == partial["runs"][0]
+    assert result["complete"] and len(result["runs"]) == 3
+
+    # A different configuration in the same file is refused unless asked to start over.
+    other = sweep_config("tiny", device="cpu", lr=3e-3)
+    with pytest.raises(ValueError, match="different configuration"):
+        run_sweep(other, out, progress=False)
+    fresh = run_sweep(sweep_config("tiny", device="cpu", widths=(8, 12, 16)), out, progress=False, resume=False)
+    assert fresh["trained_runs"] == 3 and fresh["resumed_runs"] == 0
+
+
+def test_a_file_without_a_newer_field_still_resumes(tmp_path, one_thread):
+    """A sweep written before ``eval_batch_size`` existed (it was always 64) resumes when it is 64."""
+    import json
+
+    out = tmp_path / "sweep.json"
+    cfg = sweep_config("tiny", device="cpu", widths=(8, 12, 16))
+    first = run_sweep(cfg, out, progress=False)
+    old = json.loads(out.read_text())
+    del old["config"]["eval_batch_size"]
+    out.write_text(json.dumps(old))
+    again = run_sweep(cfg, out, progress=False)
+    assert again["resumed_runs"] == 3 and again["trained_runs"] == 0 and again["runs"] == first["runs"]
+    assert PRESETS["tiny"].eval_batch_size == 64
