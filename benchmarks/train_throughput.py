@@ -1,10 +1,8 @@
 """Training throughput: course_lib's GPT against transformers' GPT2LMHeadModel.
 
 All models have the same size (vocab 256, context 128, 4 layers, 4 heads, width 128),
-the same batch (32 x 128 tokens), float32, no dropout, the same loss (``F.cross_entropy``
-on all positions), and they are trained by the course's own loop,
-``course_lib.train.train_loop`` (AdamW with weight decay 0.1 on every parameter,
-clipping at 1.0, warmup + cosine). They are timed in alternating rounds so that a
+the same batch (32 x 128 tokens), float32, no dropout, the same AdamW and the same loss
+(``F.cross_entropy`` on all positions). They are timed in alternating rounds so that a
 machine that speeds up or slows down affects all alike. Prints tokens/s for each, the
 ratio to GPT2LMHeadModel, and model FLOPs utilisation (MFU) against this machine's
 measured float32 matmul peak.
@@ -31,7 +29,6 @@ import torch.nn.functional as F
 
 from course_lib.compute import matmul_peak_flops
 from course_lib.model import GPT, GPTConfig, to_hf
-from course_lib.train import train_loop
 
 CONFIG = dict(vocab_size=256, context_length=128, n_layer=4, n_head=4, d_model=128)
 BATCH = 32
@@ -57,21 +54,33 @@ def variants() -> dict:
     }
 
 
-def ours_loss(model, batch):
-    return model(*batch)[1]
+def make_step(model, loss_fn):
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+
+    def step(x, y):
+        loss = loss_fn(model, x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss
+
+    return step
 
 
-def hf_loss(model, batch):
-    x, y = batch
+def ours_loss(model, x, y):
+    return model(x, y)[1]
+
+
+def hf_loss(model, x, y):
     logits = model(input_ids=x).logits
     return F.cross_entropy(logits.view(-1, logits.size(-1)), y.view(-1))
 
 
-def time_steps(model, loss_fn, batches) -> float:
-    """Seconds for ``len(batches)`` steps of ``train_loop`` (one record, at the end; no validation)."""
+def time_steps(step, batches) -> float:
     t0 = time.perf_counter()
-    train_loop(model, lambda step, g: batches[step], loss_fn, len(batches), lr=1e-3, weight_decay=0.1,
-               decay_all=True, eval_every=len(batches))
+    for x, y in batches:
+        step(x, y)
     return time.perf_counter() - t0
 
 
@@ -91,13 +100,14 @@ def main():
         (torch.randint(V, (BATCH, T), generator=g), torch.randint(V, (BATCH, T), generator=g))
         for _ in range(args.steps)
     ]
-    for model, loss_fn in models.values():  # warm-up: allocator, kernels
-        time_steps(model, loss_fn, batches[:3])
+    steps = {name: make_step(model.train(), loss_fn) for name, (model, loss_fn) in models.items()}
+    for step in steps.values():  # warm-up: allocator, kernels, optimizer state
+        time_steps(step, batches[:3])
 
-    seconds = {name: [] for name in models}
+    seconds = {name: [] for name in steps}
     for _ in range(args.rounds):
-        for name, (model, loss_fn) in models.items():
-            seconds[name].append(time_steps(model, loss_fn, batches))
+        for name, step in steps.items():
+            seconds[name].append(time_steps(step, batches))
 
     tokens = args.steps * BATCH * T
     peak = matmul_peak_flops()
