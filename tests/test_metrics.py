@@ -192,10 +192,10 @@ SENTENCES = [  # real sentences, as a translation system might get them right, n
 
 
 def real_sentences():
-    """English sentences from the Python documentation (shipped with Python, offline)."""
-    from pydoc_data.topics import topics
+    """English sentences from the course's frozen Python documentation (the same on every Python)."""
+    from course_lib.text import python_docs
 
-    text = " ".join(topics[k] for k in sorted(topics)[:40])
+    text = " ".join(python_docs().documents[:40])  # the first 40 help topics
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if 3 <= len(s.split()) <= 40]
     return sentences[:400]
 
