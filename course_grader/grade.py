@@ -59,7 +59,8 @@ import sys
 import tempfile
 from typing import Iterable, Sequence
 
-from course_grader.kernel import KEEP_OUTPUT_CHARS, MAX_RESTARTS, GiveUp, Kernel, short
+from course_grader.kernel import KEEP_OUTPUT_CHARS, MAX_RESTARTS, GiveUp, Kernel
+from course_lib.feedback import shorten
 from course_grader.report import Submission, TaskResult, format_table
 from course_grader.testkit import OUTPUT_LIMIT, RESULT_MIME
 
@@ -160,7 +161,7 @@ def grade_notebook(path: str | os.PathLike, timeout: float = DEFAULT_TIMEOUT, ex
     try:
         nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
     except Exception as e:
-        read_error = f"not a readable notebook ({type(e).__name__}: {short(e, 200)})"
+        read_error = f"not a readable notebook ({type(e).__name__}: {shorten(e, 200)})"
     exercise_set = exercise_set or exercise_set_of(nb, path)
     sub = Submission(str(path), student, exercise_set)
     if exercise_set is None:
@@ -214,7 +215,7 @@ def grade_notebook(path: str | os.PathLike, timeout: float = DEFAULT_TIMEOUT, ex
         try:
             kernel.start()
         except Exception as e:
-            sub.error = f"could not start a Python kernel: {type(e).__name__}: {short(e, 200)}"
+            sub.error = f"could not start a Python kernel: {type(e).__name__}: {shorten(e, 200)}"
             kernel.stop()
             return fail_all(sub.error)
         try:

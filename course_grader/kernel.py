@@ -19,8 +19,9 @@ import re
 import subprocess
 
 from course_grader.testkit import RESULT_MIME
+from course_lib.feedback import shorten
 
-__all__ = ["MAX_RESTARTS", "PROBE_TIMEOUT", "KEEP_OUTPUT_CHARS", "GiveUp", "short", "error_text", "Kernel"]
+__all__ = ["MAX_RESTARTS", "PROBE_TIMEOUT", "KEEP_OUTPUT_CHARS", "GiveUp", "error_text", "Kernel"]
 
 MAX_RESTARTS = 6  # kernel restarts per notebook before the rest of it scores 0
 PROBE_TIMEOUT = 5  # seconds an interrupted kernel gets to answer again before it is restarted
@@ -54,15 +55,10 @@ def _quiet_logger() -> logging.Logger:
 def error_text(out: dict) -> str:
     """'SyntaxError: invalid syntax (line 7)' from an error output."""
     evalue = re.sub(r"\s*\([^()]*, line \d+\)$", "", str(out.get("evalue", "")))  # SyntaxError's (file, line N)
-    text = f"{out.get('ename', 'Error')}: {short(evalue, 200)}".rstrip(": ")
+    text = f"{out.get('ename', 'Error')}: {shorten(evalue, 200)}".rstrip(": ")
     lines = re.findall(r"(?:Cell In\s*\[[^\]]*\]|<ipython-input-[^>]*>|File [^,]+), line (\d+)",
                        _ANSI.sub("", "\n".join(out.get("traceback", []))))
     return text + (f" (line {lines[-1]})" if lines else "")
-
-
-def short(text: str, limit: int = 300) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _make_client_class():
@@ -75,8 +71,8 @@ def _make_client_class():
             content = msg.get("content", {})
             data = content.get("data") or {}
             if msg.get("msg_type") == "error":
-                content["traceback"] = [short(_ANSI.sub("", t), 2000) for t in content.get("traceback", [])[-20:]]
-                content["evalue"] = short(content.get("evalue", ""), 2000)
+                content["traceback"] = [shorten(_ANSI.sub("", t), 2000) for t in content.get("traceback", [])[-20:]]
+                content["evalue"] = shorten(content.get("evalue", ""), 2000)
                 return super().output(outs, msg, display_id, cell_index)
             if RESULT_MIME in data:
                 return super().output(outs, msg, display_id, cell_index)
@@ -148,7 +144,7 @@ class Kernel:
         except DeadKernelError:
             return "died", ""
         except Exception as e:  # the connection broke in some other way: treat as dead
-            return "died", f"{type(e).__name__}: {short(e, 200)}"
+            return "died", f"{type(e).__name__}: {shorten(e, 200)}"
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 return "error", error_text(out)

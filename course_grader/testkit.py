@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
-from course_lib.feedback import compare
+from course_lib.feedback import compare, shorten
 
 __all__ = [
     "Task",
@@ -60,7 +60,6 @@ __all__ = [
 
 RESULT_MIME = "application/vnd.course-lib.grade-result+json"  # how run_task hands its verdict to the grader
 OUTPUT_LIMIT = 1_000_000  # characters the learner's code may print while one task is tested
-_MAX_MESSAGE = 400
 
 
 class TaskFailed(Exception):
@@ -121,11 +120,6 @@ def collect_tasks(namespace: dict) -> list[Task]:
     """The tasks of the ``@graded`` tests in ``namespace`` (a module's ``globals()``), in the order they were defined."""
     return [fn.task for name, fn in namespace.items()
             if name.startswith("test_") and isinstance(getattr(fn, "task", None), Task) and fn.task.test is fn]
-
-
-def _short(text: Any, limit: int = _MAX_MESSAGE) -> str:
-    text = " ".join(str(text).split())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _learner_line(exc: BaseException, ns: dict) -> str:
@@ -202,7 +196,7 @@ def _describe_args(args: Sequence[Any], kwargs: dict) -> str:
     def one(a):
         if isinstance(a, torch.Tensor):
             return f"<{tuple(a.shape)} {str(a.dtype).replace('torch.', '')}>"
-        return _short(repr(a), 40)
+        return shorten(repr(a), 40)
 
     parts = [one(a) for a in args] + [f"{k}={one(v)}" for k, v in kwargs.items()]
     return ", ".join(parts)
@@ -233,7 +227,7 @@ def call(fn: Callable, *args, forbid: Iterable[tuple[Any, str, str]] = (), forbi
     except RecursionError as e:
         raise TaskFailed(f"{shown} raised RecursionError{_learner_line(e, ns)}: endless recursion?") from None
     except Exception as e:
-        raise TaskFailed(f"{shown} raised {type(e).__name__}: {_short(e, 200)}{_learner_line(e, ns)}") from None
+        raise TaskFailed(f"{shown} raised {type(e).__name__}: {shorten(e, 200)}{_learner_line(e, ns)}") from None
     for i, original, copy in tensors:
         same = original.shape == copy.shape and torch.equal(original.detach(), copy)
         if not same:
@@ -291,7 +285,7 @@ def expect_raises(exc_type: type[BaseException], fn: Callable, *args, what: str 
     except exc_type:
         return
     except Exception as e:
-        raise TaskFailed(f"{shown}: expected {exc_type.__name__}, got {type(e).__name__}: {_short(e, 150)}") from None
+        raise TaskFailed(f"{shown}: expected {exc_type.__name__}, got {type(e).__name__}: {shorten(e, 150)}") from None
     raise TaskFailed(f"{shown}: expected {exc_type.__name__}, but it returned normally")
 
 
@@ -349,7 +343,7 @@ def evaluate_task(task: Task, ns: dict, output_limit: int = OUTPUT_LIMIT) -> dic
     except MemoryError:
         message = "ran out of memory while being tested"
     except BaseException as e:  # a bug in a test, or a result whose methods raise
-        message = f"the test could not check the result: {type(e).__name__}: {_short(e, 200)}{_learner_line(e, ns)}"
+        message = f"the test could not check the result: {type(e).__name__}: {shorten(e, 200)}{_learner_line(e, ns)}"
     if sink.chars > output_limit:
         passed = False
         message = (f"printed more than {output_limit / 1e6:g} MB while being tested (the limit); remove print calls "
@@ -358,7 +352,7 @@ def evaluate_task(task: Task, ns: dict, output_limit: int = OUTPUT_LIMIT) -> dic
         "id": task.id,
         "passed": passed,
         "points": task.points if passed else 0,
-        "message": _short(message, 600),
+        "message": shorten(message, 600),
         "missing": missing,
         "seconds": round(time.perf_counter() - start, 3),
     }
@@ -386,7 +380,7 @@ def run_task(module_name: str, task_id: str, nonce: str, output_limit: int = OUT
         result = evaluate_task(task, ns, output_limit)
     except BaseException as e:  # the test module itself failed to load
         result = {"id": task_id, "passed": False, "points": 0, "missing": [], "seconds": 0.0,
-                  "message": f"the grader could not run this task: {type(e).__name__}: {_short(e, 200)}"}
+                  "message": f"the grader could not run this task: {type(e).__name__}: {shorten(e, 200)}"}
     result["nonce"] = nonce
     from IPython.display import display
 

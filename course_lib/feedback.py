@@ -53,7 +53,8 @@ class _StopChecks(Exception):
     """Raised by a check whose failure makes the following checks meaningless."""
 
 
-def _short(text: str, limit: int = _MAX_MESSAGE) -> str:
+def shorten(text, limit: int = _MAX_MESSAGE) -> str:
+    """``text`` on one line (white space folded), cut to ``limit`` characters with "..." (also used by the grader)."""
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
@@ -275,9 +276,9 @@ class Checker:
         except NotImplementedError:
             raise
         except exc_type as e:
-            return self._result(True, what, f"raises {exc_type.__name__} ({_short(e, 80)})")
+            return self._result(True, what, f"raises {exc_type.__name__} ({shorten(e, 80)})")
         except Exception as e:
-            return self._result(False, what, f"expected {exc_type.__name__}, got {type(e).__name__}: {_short(e, 120)}")
+            return self._result(False, what, f"expected {exc_type.__name__}, got {type(e).__name__}: {shorten(e, 120)}")
         return self._result(False, what, f"expected {exc_type.__name__}, but nothing was raised")
 
 
@@ -317,6 +318,6 @@ class checking:
                        "run that cell, then this one.")
             return True
         if issubclass(exc_type, Exception):
-            c._say(f"{FAIL} {c.name}: raised {exc_type.__name__}: {_short(exc)}{learner_line(exc)}")
+            c._say(f"{FAIL} {c.name}: raised {exc_type.__name__}: {shorten(exc)}{learner_line(exc)}")
             return True
         return False  # KeyboardInterrupt, SystemExit: let them through

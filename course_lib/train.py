@@ -35,7 +35,8 @@ from .units import bits_per_byte
 from .validation import check_int, check_nonnegative, check_positive
 
 __all__ = ["lr_at", "History", "train_loop", "train", "train_toy_task", "train_masked_lm", "train_translation",
-           "estimate_loss", "loss_by_position", "sequence_accuracy", "save_checkpoint", "load_checkpoint"]
+           "estimate_loss", "loss_by_position", "sequence_accuracy", "torch_threads", "save_checkpoint",
+           "load_checkpoint"]
 
 
 def lr_at(step: int, max_lr: float, warmup_steps: int, total_steps: int, min_lr: float = 0.0) -> float:
@@ -175,14 +176,14 @@ def sequence_accuracy(model, src: torch.Tensor, tgt: torch.Tensor, bos_idx: int 
     reference, BOS first and right-padded with ``pad_idx``. ``num_threads``: as in
     ``train_toy_task``. Returns a fraction in [0, 1].
     """
-    with _torch_threads(num_threads):
+    with torch_threads(num_threads):
         pred = greedy_decode(model, src, tgt.shape[1] - 1, bos_idx, eos_idx, pad_idx)  # (B, <= T)
     if pred.shape[1] < tgt.shape[1]:
         pred = F.pad(pred, (0, tgt.shape[1] - pred.shape[1]), value=pad_idx)
     return (pred == tgt).all(dim=1).float().mean().item()
 
 
-class _torch_threads:
+class torch_threads:
     """Run a block with ``torch.set_num_threads(n)``, then restore the old value (n = None: leave it)."""
 
     def __init__(self, n: int | None):
@@ -248,7 +249,7 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
     eval_every = check_int(eval_every, "eval_every", minimum=1)
     if grad_clip is not None:
         grad_clip = check_positive(grad_clip, "grad_clip")
-    threads = _torch_threads(num_threads)
+    threads = torch_threads(num_threads)
     device = next(model.parameters()).device if device is None else torch.device(device)
 
     torch.manual_seed(seed)  # dropout masks

@@ -396,6 +396,7 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
     from tqdm.auto import tqdm
 
     from ..device import pick_device
+    from ..train import torch_threads
 
     config = PRESETS["default"] if config is None else config
     if not isinstance(config, SweepConfig):
@@ -434,25 +435,23 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
 
     todo = [w for w in config.widths if w not in done]
     data = None
-    old_threads = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    result["machine"]["threads"] = torch.get_num_threads()
-    bar = tqdm(total=len(config.widths), initial=len(done), desc="scaling sweep", unit="run", disable=not progress)
-    try:
-        for width in todo:
-            if data is None:
-                data = char_data(config.max_chars, config.val_fraction)  # only when something needs training
-            run = train_one(config, width, data, progress=progress)
-            result["runs"].append(run)
-            result["trained_runs"] += 1
-            save()
-            bar.update(1)
-            bar.set_postfix(width=width, val_loss=f"{run['val_loss']:.3f}")
-            if on_run_end is not None:
-                on_run_end(run)
-    finally:
-        bar.close()
-        torch.set_num_threads(old_threads)
+    with torch_threads(threads):
+        result["machine"]["threads"] = torch.get_num_threads()
+        bar = tqdm(total=len(config.widths), initial=len(done), desc="scaling sweep", unit="run",
+                   disable=not progress)
+        try:
+            for width in todo:
+                if data is None:
+                    data = char_data(config.max_chars, config.val_fraction)  # only when something needs training
+                run = train_one(config, width, data, progress=progress)
+                result["runs"].append(run)
+                result["trained_runs"] += 1
+                save()
+                bar.update(1)
+                bar.set_postfix(width=width, val_loss=f"{run['val_loss']:.3f}")
+                if on_run_end is not None:
+                    on_run_end(run)
+        finally:
+            bar.close()
     save()
     return result
