@@ -7,7 +7,8 @@ LAMBADA, HellaSwag, MMLU and the lm-evaluation-harness score base models):
 * ``make_cloze_task(text, tokenizer, ...)``: fill-in-the-next-word questions cut from a
   held-out text (LAMBADA-style), with distractor words drawn from the same text. Every
   candidate is a single token, so no candidate wins by being short, and chance is
-  exactly ``1 / n_candidates``. Score it with ``course_lib.metrics.cloze_accuracy``.
+  exactly ``1 / n_candidates``. Score it with ``course_lib.metrics.cloze_accuracy``;
+  ``frequency_baseline`` and ``ngram_cloze_baseline`` are what shallow methods get.
 * ``label_logprobs`` and ``zero_shot_predict``: zero-shot classification by asking
   which label word the model finds most likely after a prompt, optionally *calibrated*
   by the same prompt with a content-free input (Zhao et al. 2021, "Calibrate before use").
@@ -40,12 +41,14 @@ import torch
 
 from .generation import greedy_decode
 from .metrics import sequence_logprob
+from .ngram import NGramModel
 from .validation import check_fraction, check_int
 
 __all__ = [
     "ClozeTask",
     "make_cloze_task",
     "frequency_baseline",
+    "ngram_cloze_baseline",
     "summary_pairs",
     "sentences",
     "lead_sentence",
@@ -157,6 +160,27 @@ def frequency_baseline(task: ClozeTask, counts: Counter) -> float:
     for options, answer in zip(task.candidates, task.answers):
         freq = [counts.get(o.strip(), 0) for o in options]
         correct += max(range(len(options)), key=lambda j: (freq[j], -j)) == answer
+    return correct / len(task)
+
+
+def ngram_cloze_baseline(task: ClozeTask, model: NGramModel) -> float:
+    """Accuracy of a fitted byte n-gram ``model`` (chapter 01) on ``task``.
+
+    Each candidate is scored as the language model scores it: the sum of ln P of its
+    UTF-8 bytes, each given the bytes before it (the end of the context, then the
+    candidate's own earlier bytes); the highest total wins (ties go to the first).
+    Unlike word frequency, this reads the context, though only its last ``n - 1`` bytes.
+    """
+    if not isinstance(model, NGramModel) or model.tables is None:
+        raise ValueError("ngram_cloze_baseline needs a fitted NGramModel: NGramModel(5, smoothing='witten-bell')"
+                         ".fit(training_text).")
+    correct = 0
+    for context, options, answer in zip(task.contexts, task.candidates, task.answers):
+        head = context.encode("utf-8")
+        if len(head) < model.n - 1:
+            head = b" " * (model.n - 1 - len(head)) + head
+        scores = [float(model.log_prob(head + o.encode("utf-8"), skip=len(head)).sum()) for o in options]
+        correct += max(range(len(options)), key=lambda j: (scores[j], -j)) == answer
     return correct / len(task)
 
 

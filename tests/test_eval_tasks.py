@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from course_lib.eval_tasks import (ClozeTask, accuracy_interval, cohen_kappa, complete_line, frequency_baseline,
+                                  ngram_cloze_baseline,
                                    label_logprobs, lead_sentence, line_completion_task,
                                    make_cloze_task, sentences, summary_pairs, zero_shot_predict)
 from course_lib.text import held_out_documents
@@ -41,6 +42,21 @@ def test_frequency_baseline_picks_the_most_common_word():
     assert frequency_baseline(task, counts) == pytest.approx(2 / 3)
     assert frequency_baseline(task, {}) == pytest.approx(1 / 3)  # ties go to the first candidate
     assert task.chance == 0.5
+
+
+def test_ngram_cloze_baseline_reads_the_context():
+    from course_lib.ngram import NGramModel
+
+    train = "a big cat. a red dog. " * 20
+    model = NGramModel(4, smoothing="witten-bell").fit(train)  # 3 bytes of context: "ig " is followed by "c"
+    task = ClozeTask(contexts=("a big", "a red"), candidates=((" dog", " cat"), (" dog", " cat")), answers=(1, 0))
+    assert ngram_cloze_baseline(task, model) == 1.0
+    flipped = ClozeTask(task.contexts, task.candidates, answers=(0, 1))
+    assert ngram_cloze_baseline(flipped, model) == 0.0
+    short = ClozeTask(contexts=("a",), candidates=((" cat", " xqz"),), answers=(0,))  # context shorter than n - 1
+    assert ngram_cloze_baseline(short, model) == 1.0
+    with pytest.raises(ValueError, match="fitted NGramModel"):
+        ngram_cloze_baseline(task, NGramModel(4))
 
 
 def test_cloze_bad_input(tokenizer):

@@ -18,7 +18,8 @@ def _numerical_optimum(law, C):
     return math.exp(res.x)
 
 
-@pytest.mark.parametrize("law", ["Hoffmann et al. 2022", "Besiroglu et al. 2024"])
+@pytest.mark.parametrize("law", ["Hoffmann et al. 2022 (printed)", "Hoffmann et al. 2022 (unrounded)",
+                                 "Besiroglu et al. 2024"])
 @pytest.mark.parametrize("C", [1e18, 1e21, 5.76e23, 1e25])
 def test_optimal_point_spends_the_budget_and_minimises_the_loss(law, C):
     state = sx.explorer_state(1e9, 2e10, C, law)
@@ -33,7 +34,7 @@ def test_optimal_point_spends_the_budget_and_minimises_the_loss(law, C):
 
 def test_run_numbers_are_the_laws():
     state = sx.explorer_state(3e9, 6e10, 1e22, HOFFMANN_2022)
-    assert state.law_name == "Hoffmann et al. 2022"
+    assert state.law_name == "Hoffmann et al. 2022 (printed)"
     assert state.loss == pytest.approx(1.69 + 406.4 / 3e9**0.34 + 410.7 / 6e10**0.28)
     assert state.run_flops == pytest.approx(6 * 3e9 * 6e10)
     assert state.budget_fraction == pytest.approx(1.08e21 / 1e22)
@@ -52,14 +53,17 @@ def test_tokens_per_parameter_implied_by_each_law():
     Chinchilla's 5.76e23 (the inconsistency Besiroglu et al. 2024 report).
     """
     besiroglu = [sx.explorer_state(1e9, 1e10, C, "Besiroglu et al. 2024").tokens_per_param for C in BUDGETS]
-    hoffmann = [sx.explorer_state(1e9, 1e10, C, "Hoffmann et al. 2022").tokens_per_param for C in BUDGETS]
+    hoffmann = [sx.explorer_state(1e9, 1e10, C, "Hoffmann et al. 2022 (printed)").tokens_per_param for C in BUDGETS]
     assert all(15 < r < 27 for r in besiroglu)
     assert all(20 < r < 35 for r in hoffmann[:2])
     assert hoffmann == sorted(hoffmann)  # grows with compute, as C**(b - a) = C**0.097
     assert hoffmann[-1] / hoffmann[0] == pytest.approx(1e7 ** (HOFFMANN_2022.b - HOFFMANN_2022.a), rel=1e-9)
-    chinchilla = sx.explorer_state(70e9, 1.4e12, 5.76e23, "Hoffmann et al. 2022")
+    chinchilla = sx.explorer_state(70e9, 1.4e12, 5.76e23, "Hoffmann et al. 2022 (printed)")
     assert 80 < chinchilla.tokens_per_param < 100
     assert 25e9 < chinchilla.N_opt < 40e9
+    # unrounded, the same fit gives 40.4B parameters and 59 tokens per parameter (the paper's figure 4: about 40B)
+    unrounded = sx.explorer_state(70e9, 1.4e12, 5.76e23, "Hoffmann et al. 2022 (unrounded)")
+    assert unrounded.N_opt == pytest.approx(40.4e9, rel=0.005) and unrounded.tokens_per_param == pytest.approx(59, abs=0.5)
 
 
 def test_kaplan_allocation_grows_as_c_to_the_073():
@@ -74,7 +78,7 @@ def test_kaplan_allocation_grows_as_c_to_the_073():
 
 def test_summary_reports_the_state():
     text = sx.explorer_state(1e9, 2e10, 1e21).summary()
-    assert "Hoffmann et al. 2022" in text and "20 tokens/param" in text and "1.2e+20" in text
+    assert "Hoffmann et al. 2022 (printed)" in text and "20 tokens/param" in text and "1.2e+20" in text
 
 
 def test_isoflop_table_minimum_is_the_analytic_optimum():
@@ -92,11 +96,12 @@ def test_isoflop_table_minimum_is_the_analytic_optimum():
 
 def test_allocation_table_rows():
     rows = sx.allocation_table([1e20, 1e21])
-    assert [r.law_name for r in rows] == ["Hoffmann et al. 2022", "Besiroglu et al. 2024", "Kaplan et al. 2020"] * 2
+    assert [r.law_name for r in rows] == ["Hoffmann et al. 2022 (printed)", "Hoffmann et al. 2022 (unrounded)",
+                                          "Besiroglu et al. 2024", "Kaplan et al. 2020"] * 2
     for r in rows:
         assert 6 * r.N_opt * r.D_opt == pytest.approx(r.C)
         assert r.tokens_per_param == pytest.approx(r.D_opt / r.N_opt)
-    assert rows[2].loss == pytest.approx(KAPLAN_2020.loss_compute(1e20))
+    assert rows[3].loss == pytest.approx(KAPLAN_2020.loss_compute(1e20))
     assert len(sx.allocation_table([1e20], laws=["Besiroglu et al. 2024"], include_kaplan=False)) == 1
 
 

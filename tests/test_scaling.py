@@ -63,3 +63,13 @@ def test_cli_rejects_an_unknown_preset(tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+
+
+def test_cli_with_two_widths_reports_that_no_fit_is_possible(tmp_path):
+    out = tmp_path / "two.json"
+    result = sweep_cli("--preset", "tiny", "--widths", "8,12", "--out", str(out), "--device", "cpu", "--no-progress",
+                       cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "needs at least 3 widths" in result.stdout
+    data = json.loads(out.read_text())
+    assert data["complete"] and data["exponent"] is None and len(data["runs"]) == 2

@@ -125,3 +125,16 @@ def test_error_messages_say_what_to_do():
         HOFFMANN_2022.compute_optimal(0)
     with pytest.raises(ValueError, match="ChinchillaLaw.A"):
         ChinchillaLaw(E=1.7, A=-1.0, B=400.0, alpha=0.3, beta=0.3)
+
+
+def test_unrounded_hoffmann_constants_are_the_tex_source_values():
+    """ln A, ln B, ln E, alpha, beta of the paper's TeX source (as Besiroglu et al. 2024 report them)."""
+    from course_lib.scaling import HOFFMANN_2022_UNROUNDED as U
+
+    assert (math.log(U.A), math.log(U.B), math.log(U.E)) == pytest.approx((6.0073404, 6.0179186, 0.5267228), abs=1e-12)
+    assert (U.alpha, U.beta) == (0.33917084, 0.2849083)
+    # they round to the printed constants ...
+    assert (round(U.E, 2), round(U.A, 1), round(U.B, 1), round(U.alpha, 2), round(U.beta, 2)) == (1.69, 406.4, 410.7, 0.34, 0.28)
+    # ... yet move the optimum at Chinchilla's budget from 32.2B to 40.4B parameters
+    assert HOFFMANN_2022.compute_optimal(5.76e23)[0] == pytest.approx(32.2e9, rel=0.005)
+    assert U.compute_optimal(5.76e23)[0] == pytest.approx(40.4e9, rel=0.005)

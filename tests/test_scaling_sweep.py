@@ -141,3 +141,28 @@ def test_a_file_without_a_newer_field_still_resumes(tmp_path, one_thread):
     again = run_sweep(cfg, out, progress=False)
     assert again["resumed_runs"] == 3 and again["trained_runs"] == 0 and again["runs"] == first["runs"]
     assert PRESETS["tiny"].eval_batch_size == 64
+
+
+def test_resuming_with_fewer_widths_keeps_every_finished_run(tmp_path, one_thread):
+    out = tmp_path / "sweep.json"
+    run_sweep(sweep_config("tiny", device="cpu", widths=(8, 12, 16)), out, progress=False)
+    fewer = run_sweep(sweep_config("tiny", device="cpu", widths=(8, 12)), out, progress=False)
+    assert fewer["trained_runs"] == 0 and [r["width"] for r in fewer["runs"]] == [8, 12]
+    assert [r["width"] for r in fewer["other_runs"]] == [16], "the finished width-16 run stays in the file"
+    on_disk = load_sweep(out)
+    assert [r["width"] for r in on_disk["other_runs"]] == [16]
+    again = run_sweep(sweep_config("tiny", device="cpu", widths=(8, 12, 16)), out, progress=False)
+    assert again["trained_runs"] == 0 and again["resumed_runs"] == 3 and again["other_runs"] == []
+
+
+def test_an_unwritable_output_is_refused_before_training(tmp_path):
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    trained = []
+    with pytest.raises(ValueError, match="is a folder"):
+        run_sweep(sweep_config("tiny", device="cpu"), folder, progress=False, on_run_end=trained.append)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ValueError, match="cannot write the results"):
+        run_sweep(sweep_config("tiny", device="cpu"), blocker / "sweep.json", progress=False, on_run_end=trained.append)
+    assert trained == []

@@ -29,8 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..scaling import (BESIROGLU_2024, HOFFMANN_2022, KAPLAN_2020, ChinchillaLaw, PowerLawFit, ProductFormFit,
-                       fit_power_law, fit_product_form, isoflop_curve, training_flops)
+from ..scaling import (BESIROGLU_2024, HOFFMANN_2022, HOFFMANN_2022_UNROUNDED, KAPLAN_2020, ChinchillaLaw, PowerLawFit,
+                       ProductFormFit, fit_power_law, fit_product_form, isoflop_curve, training_flops)
 from ..compute import tokens_for_flops
 from ..validation import check_int, check_nonnegative, check_positive, check_positive_array
 from .figures import figure_png
@@ -42,7 +42,8 @@ __all__ = [
 ]
 
 LAWS: dict[str, ChinchillaLaw] = {
-    "Hoffmann et al. 2022": HOFFMANN_2022,
+    "Hoffmann et al. 2022 (printed)": HOFFMANN_2022,
+    "Hoffmann et al. 2022 (unrounded)": HOFFMANN_2022_UNROUNDED,
     "Besiroglu et al. 2024": BESIROGLU_2024,
 }
 """The Chinchilla-form laws the explorer offers, by the name it shows."""
@@ -127,7 +128,7 @@ class ExplorerState:
         )
 
 
-def explorer_state(N, D, C, law="Hoffmann et al. 2022") -> ExplorerState:
+def explorer_state(N, D, C, law="Hoffmann et al. 2022 (printed)") -> ExplorerState:
     """The explorer's numbers for a run of N parameters on D tokens and a budget of C FLOPs.
 
     N: parameters, D: training tokens, C: compute budget in FLOPs (need not equal 6 N D), each
@@ -178,7 +179,7 @@ class IsoFLOPCurve:
         return float(self.N[int(np.argmin(self.L))])
 
 
-def isoflop_table(law="Hoffmann et al. 2022", budgets=(1e19, 1e21, 1e23, 1e25), decades: float = 1.5,
+def isoflop_table(law="Hoffmann et al. 2022 (printed)", budgets=(1e19, 1e21, 1e23, 1e25), decades: float = 1.5,
                   n_points: int = 61) -> list[IsoFLOPCurve]:
     """IsoFLOP curves of ``law``, one per budget, on N from N_opt / 10**decades to N_opt * 10**decades.
 
@@ -245,7 +246,7 @@ def allocation_table(budgets=(1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25), l
 # ----------------------------------------------------------------------------- the seeds' product form
 
 
-def product_form_demo(n_runs: int = 12, seed: int = 0, law="Hoffmann et al. 2022") -> ProductFormFit:
+def product_form_demo(n_runs: int = 12, seed: int = 0, law="Hoffmann et al. 2022 (printed)") -> ProductFormFit:
     """Fit the seeds' ``L = a N^b D^c C^d`` to runs of ``law`` with C = 6 N D, and show it is unidentifiable.
 
     N is drawn log-uniform in [1e7, 1e10] parameters and D in [1e9, 1e12] tokens (numpy
@@ -422,7 +423,7 @@ def _wire(box, controls, update, draw, figure, plot: bool, **parts):
     return box
 
 
-def explorer_widget(N: float = 1e9, D: float = 2e10, C: float = 1e21, law: str = "Hoffmann et al. 2022",
+def explorer_widget(N: float = 1e9, D: float = 2e10, C: float = 1e21, law: str = "Hoffmann et al. 2022 (printed)",
                     plot: bool = True):
     """Sliders for N, D and C (log scale) and a law menu, showing ``explorer_state`` and ``plot_explorer``.
 

@@ -7,7 +7,7 @@ backward pass; Kaplan et al. 2020, section 2.1; ``training_flops``, from ``cours
 
 The package, in the order the chapters use it:
 
-    laws     -> ChinchillaLaw (HOFFMANN_2022, BESIROGLU_2024), KaplanLaw (KAPLAN_2020, ...), PF_DAY
+    laws     -> ChinchillaLaw (HOFFMANN_2022, HOFFMANN_2022_UNROUNDED, BESIROGLU_2024), KaplanLaw (KAPLAN_2020, ...), PF_DAY
     fits     -> fit_power_law, fit_power_law_with_floor, fit_chinchilla (Huber loss, L-BFGS),
                 fit_product_form (why L = a N^b D^c C^d has no unique answer)
     sweep    -> SweepConfig, PRESETS, width_lr, char_data, train_one: THE runner that trains
@@ -24,12 +24,13 @@ from ..compute import training_flops
 from .fits import (ChinchillaFit, FloorPowerLawFit, PowerLawFit, ProductFormFit, fit_chinchilla,
                    fit_chinchilla_details, fit_power_law, fit_power_law_with_floor, fit_product_form)
 from .isoflop import IsoFLOPFit, fit_budgets, fit_isoflop_minimum, isoflop_curve, plan_isoflop, run_isoflop
-from .laws import BESIROGLU_2024, HOFFMANN_2022, KAPLAN_2020, KAPLAN_2020_JOINT, PF_DAY, ChinchillaLaw, KaplanLaw
+from .laws import (BESIROGLU_2024, HOFFMANN_2022, HOFFMANN_2022_UNROUNDED, KAPLAN_2020, KAPLAN_2020_JOINT, PF_DAY,
+                   ChinchillaLaw, KaplanLaw)
 from .sweep import PRESETS, SweepConfig, char_data, load_sweep, n_params, run_sweep, sweep_config, train_one, width_lr
 
 __all__ = [
     # laws
-    "PF_DAY", "ChinchillaLaw", "HOFFMANN_2022", "BESIROGLU_2024", "KaplanLaw", "KAPLAN_2020", "KAPLAN_2020_JOINT",
+    "PF_DAY", "ChinchillaLaw", "HOFFMANN_2022", "HOFFMANN_2022_UNROUNDED", "BESIROGLU_2024", "KaplanLaw", "KAPLAN_2020", "KAPLAN_2020_JOINT",
     "training_flops",
     # fits
     "PowerLawFit", "fit_power_law", "FloorPowerLawFit", "fit_power_law_with_floor", "ChinchillaFit",

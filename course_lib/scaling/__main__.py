@@ -60,11 +60,16 @@ def _report(result: dict, out: pathlib.Path) -> None:
     for r in result["runs"]:
         print(f"  width {r['width']:4d}  N {r['N']:>10,}  D {r['D']:>11,}  D/N {r['tokens_per_param']:7.1f}  "
               f"lr {r['lr']:.2e}  val loss {r['val_loss']:.4f} nats/token  {r['seconds']:6.1f} s")
-    if result["complete"]:
+    if result["complete"] and result["exponent"] is None:
+        print(f"{len(result['runs'])} model(s): a fit on all but the largest needs at least 3 widths.")
+    elif result["complete"]:
         print(f"fit on all but the largest: L = {result['coefficient']:.4g} * N^{result['exponent']:.4f}, "
               f"R^2 = {result['r2']:.4f}")
         print(f"largest model: predicted {result['predicted_largest_loss']:.4f}, measured "
               f"{result['runs'][-1]['val_loss']:.4f}, relative error {100 * result['holdout_rel_error']:.2f}%")
+    if result.get("other_runs"):
+        print(f"{len(result['other_runs'])} finished run(s) of other widths kept in {out} (not fitted): "
+              f"widths {', '.join(str(r['width']) for r in result['other_runs'])}")
     print(f"training time {result['seconds']:.1f} s wall, {result['cpu_seconds']:.1f} s CPU "
           f"(this invocation {result['wall_seconds']:.1f} s wall); wrote {out}")
 

@@ -6,7 +6,8 @@ non-embedding ones), ``D`` in training tokens, compute ``C`` in FLOPs with ``C =
 own data and tokenizer, so only the *shapes* carry over to a character-level model.
 
 * ``ChinchillaLaw``: ``L(N, D) = E + A / N**alpha + B / D**beta`` (Hoffmann et al. 2022,
-  eq. 2), with ``HOFFMANN_2022`` (their approach 3) and ``BESIROGLU_2024`` (the
+  eq. 2), with ``HOFFMANN_2022`` (their approach 3 as printed, rounded),
+  ``HOFFMANN_2022_UNROUNDED`` (the same fit unrounded) and ``BESIROGLU_2024`` (the
   replication of that fit by Besiroglu et al. 2024).
 * ``KaplanLaw``: ``L(N) = (N_c/N)**alpha_N``, ``L(D) = (D_c/D)**alpha_D``,
   ``L(N, D) = [(N_c/N)**(alpha_N/alpha_D) + D_c/D]**alpha_D`` and the compute-efficient
@@ -23,6 +24,7 @@ References:
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -34,6 +36,7 @@ __all__ = [
     "PF_DAY",
     "ChinchillaLaw",
     "HOFFMANN_2022",
+    "HOFFMANN_2022_UNROUNDED",
     "BESIROGLU_2024",
     "KaplanLaw",
     "KAPLAN_2020",
@@ -126,19 +129,32 @@ class ChinchillaLaw:
 
 HOFFMANN_2022 = ChinchillaLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 """Hoffmann et al. (2022), "Training Compute-Optimal Large Language Models", approach 3
-(section 3.3, eq. 10): the parametric fit to their ~400 runs, loss in nats per token on
+(appendix D.2; eq. 10 of section 3.3 gives the form) as printed in the paper, rounded to
+two decimals: the parametric fit to their ~400 runs, loss in nats per token on
 MassiveText with a 32k SentencePiece tokenizer, N counting all parameters.
 
-These rounded constants imply far more tokens per parameter than the paper's headline
-"about 20" (which comes from approaches 1 and 2): about 90 at 5.76e23 FLOPs (N_opt about
-32B parameters instead of approach 1's 67B). Besiroglu et al. (2024) traced this to the
-fit itself; see ``BESIROGLU_2024``."""
+Rounding matters here: these constants give N_opt = 32.2B parameters and 93 tokens per
+parameter at Chinchilla's 5.76e23 FLOPs, while the unrounded ones of the paper's TeX
+source (``HOFFMANN_2022_UNROUNDED``) give 40.4B and 59, as the paper's own figure 4
+(about 40B) says. Both are far from the "about 20" of approaches 1 and 2; Besiroglu et
+al. (2024) traced that to the fit itself (``BESIROGLU_2024``)."""
+
+HOFFMANN_2022_UNROUNDED = ChinchillaLaw(E=math.exp(0.5267228), A=math.exp(6.0073404), B=math.exp(6.0179186),
+                                        alpha=0.33917084, beta=0.2849083)
+"""Hoffmann et al.'s approach-3 constants unrounded, as they stand in the paper's TeX source
+(ln A = 6.0073404, ln B = 6.0179186, ln E = 0.5267228, alpha = 0.33917084, beta =
+0.2849083; reported by Besiroglu et al. 2024 and used in their code,
+github.com/epoch-research/analyzing-chinchilla): E = 1.6934, A = 406.40, B = 410.72.
+The exponents move by less than 0.005, yet N_opt at 5.76e23 FLOPs moves from 32.2B to 40.4B:
+N_opt depends on the exponents through powers of about (C/6)**0.45."""
 
 BESIROGLU_2024 = ChinchillaLaw(E=1.82, A=482.01, B=2085.43, alpha=0.3478, beta=0.3658)
 """Besiroglu, Erdil, Barnett, You (2024), "Chinchilla Scaling: A replication attempt"
-(arXiv:2404.10102): Hoffmann et al.'s approach-3 fit redone on data read off their
-figure 4, with the optimiser run to convergence. About 20 tokens per parameter near
-1e23-1e24 FLOPs, consistent with Hoffmann et al.'s approaches 1 and 2."""
+(arXiv:2404.10102): Hoffmann et al.'s approach-3 fit (Huber loss on log-loss residuals,
+L-BFGS) redone on 245 runs read off the paper's figure 4. They found that Hoffmann et
+al.'s optimiser had stopped early (a poor choice of loss scale) and that the printed
+constants were rounded; their refit gives about 20 tokens per parameter near 1e23-1e24
+FLOPs, consistent with Hoffmann et al.'s approaches 1 and 2."""
 
 
 # ----------------------------------------------------------------------------- Kaplan

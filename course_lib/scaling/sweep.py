@@ -347,7 +347,11 @@ def _summarise(runs: list[dict]) -> dict:
 
 
 def _finished_runs(config: SweepConfig, path: pathlib.Path | None, resume: bool) -> dict[int, dict]:
-    """The runs of ``path`` that this sweep can reuse, by width; ValueError for another configuration."""
+    """Every finished run of ``path`` (by width) when it holds this configuration; ValueError for another one.
+
+    Runs of widths that this sweep does not ask for are returned too: they stay in the file
+    (a resumed sweep never deletes a finished run), though the fit uses only ``config.widths``.
+    """
     if path is None or not path.exists() or not resume:
         return {}
     old, cfg = load_sweep(path), config.to_dict()
@@ -357,7 +361,20 @@ def _finished_runs(config: SweepConfig, path: pathlib.Path | None, resume: bool)
             f"{path} holds a sweep with a different configuration (differs in {diff}). "
             "Pass --fresh (resume=False) to overwrite it, or choose another --out."
         )
-    return {r["width"]: r for r in old["runs"] if r["width"] in config.widths}
+    return {r["width"]: r for r in old["runs"] + old.get("other_runs", [])}
+
+
+def _check_writable(path: pathlib.Path) -> None:
+    """Refuse, before any training, an output path that cannot be written."""
+    if path.exists() and path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file name for the results, e.g. {path / 'sweep.json'}.")
+    probe = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"cannot write the results to {path} ({err.strerror or err}); choose another --out.") from None
 
 
 def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = True, progress: bool = True,
@@ -385,8 +402,9 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
         on_run_end: optional callable ``f(run_dict)`` called after each run is saved.
 
     Returns:
-        The dict written to ``out``: ``runs`` (sorted by N; each as ``train_one`` returns
-        it), the fit (``exponent``, ``r2``, ``holdout_rel_error``, ...), ``seconds``
+        The dict written to ``out``: ``runs`` (the widths asked for, sorted by N; each as
+        ``train_one`` returns it), ``other_runs`` (finished runs of other widths found in
+        ``out``, kept but not fitted), the fit (``exponent``, ``r2``, ``holdout_rel_error``, ...), ``seconds``
         (training seconds summed over runs), ``cpu_seconds`` (CPU time of this process, a
         better measure than wall time on a shared machine), ``command``, ``config``,
         ``machine`` and ``date``. An interrupted sweep (Ctrl-C) has saved every finished
@@ -405,7 +423,11 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
         check_int(threads, "threads (or None for torch's own setting)", minimum=1)
     config = replace(config, device=pick_device(config.device).type)
     path = pathlib.Path(out) if out is not None else None
-    done = _finished_runs(config, path, resume)
+    if path is not None:
+        _check_writable(path)
+    found = _finished_runs(config, path, resume)
+    done = {w: r for w, r in found.items() if w in config.widths}
+    kept = [r for w, r in found.items() if w not in config.widths]  # other widths: kept in the file, not fitted
 
     started = time.perf_counter()
     result = {
@@ -417,6 +439,7 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
                   "flops": "FLOPs, 6 N D", "seconds": "wall-clock seconds on this machine"},
         "complete": False,
         "runs": sorted(done.values(), key=lambda r: r["N"]),
+        "other_runs": sorted(kept, key=lambda r: r["N"]),
         "resumed_runs": len(done),
         "trained_runs": 0,
     }
