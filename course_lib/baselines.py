@@ -14,6 +14,9 @@ of the validation text (the unit every course model's loss converts to with
   crude, language model; gzip only looks back 32 KiB, xz up to its dictionary size.
 
 ``baseline_table`` gathers them in one table for a chapter to print next to its model.
+With ``unit="character"`` (for character-level models, chapter 05) the same baselines are
+given in bits per *character*: the n-grams count characters instead of bytes, and a
+compressor's extra bits are divided by the number of characters of the validation text.
 """
 from __future__ import annotations
 
@@ -32,7 +35,10 @@ COMPRESSORS = {
     "xz -9": lambda data: lzma.compress(data, preset=9),
 }
 
-__all__ = ["COMPRESSORS", "compressor_bits_per_byte", "ngram_bits_per_byte", "BaselineTable", "baseline_table"]
+__all__ = ["COMPRESSORS", "UNITS", "compressor_bits_per_byte", "ngram_bits_per_byte", "ngram_bits_per_character",
+           "BaselineTable", "baseline_table"]
+
+UNITS = ("byte", "character")
 
 
 def _as_bytes(text, name: str) -> bytes:
@@ -65,34 +71,70 @@ def ngram_bits_per_byte(train, val, n: int = 2, smoothing: str = "witten-bell", 
     return model.cross_entropy(val) / LN2
 
 
+def _as_text(text, name: str) -> str:
+    if not isinstance(text, str):
+        raise ValueError(f"{name} must be a str for bits per character, got {type(text).__name__}.")
+    if not text:
+        raise ValueError(f"{name} is empty; give the text the model is trained on and the text it is scored on.")
+    return text
+
+
+def ngram_bits_per_character(train: str, val: str, n: int = 2, smoothing: str = "witten-bell", k: float = 1.0) -> float:
+    """Bits per character of ``val`` under a character n-gram model fitted on ``train`` (both str).
+
+    Characters are numbered in order of first appearance in ``train + val``, so the
+    vocabulary is the text's own (as ``tokenizer.CharTokenizer`` builds it); a character
+    that the training text lacks is still scored, and smoothing gives it a small probability.
+    """
+    n = check_int(n, "n", minimum=1)
+    train, val = _as_text(train, "train"), _as_text(val, "val")
+    vocab = {c: i for i, c in enumerate(dict.fromkeys(train + val))}
+    ids = [vocab[c] for c in train], [vocab[c] for c in val]
+    model = NGramModel(n, k=k, smoothing=smoothing, vocab_size=max(len(vocab), 2)).fit(ids[0])
+    return model.cross_entropy(ids[1]) / LN2
+
+
 @dataclass(frozen=True)
 class BaselineTable:
-    """Bits per byte of one validation text for each baseline, best n-gram order included."""
+    """Bits per byte (or per character) of one validation text for each baseline, best n-gram order included."""
 
     rows: dict[str, float]
     best_order: int
     n_val_bytes: int
+    unit: str = "byte"
+    n_val_characters: int | None = None
 
     def lines(self, model: dict[str, float] | None = None) -> list[str]:
-        """One line per method, models first (``{"label": bits_per_byte}``), then the baselines."""
+        """One line per method, models first (``{"label": bits_per_unit}``), then the baselines."""
         rows = {**(model or {}), **self.rows}
         width = max(len(name) for name in rows)
-        return [f"{name:<{width}}  {bits:5.3f} bits per byte" for name, bits in rows.items()]
+        return [f"{name:<{width}}  {bits:5.3f} bits per {self.unit}" for name, bits in rows.items()]
 
     def __str__(self) -> str:
         return "\n".join(self.lines())
 
 
-def baseline_table(train, val, orders=(2, 3, 4, 5), compressors=tuple(COMPRESSORS)) -> BaselineTable:
-    """The bigram, the best byte n-gram over ``orders`` and each compressor, on the same ``val``.
+def baseline_table(train, val, orders=(2, 3, 4, 5), compressors=tuple(COMPRESSORS), unit: str = "byte") -> BaselineTable:
+    """The bigram, the best n-gram over ``orders`` and each compressor, on the same ``val``.
 
     The n-grams use Witten-Bell smoothing, which needs no tuning on the validation text;
     "best" picks the order with the lowest validation loss, so it is an optimistic baseline.
+    ``unit="byte"`` (str or bytes) scores bytes; ``unit="character"`` (str only) counts
+    character n-grams and divides each compressor's bits by the number of characters.
     """
-    train, val = _as_bytes(train, "train"), _as_bytes(val, "val")
+    if unit not in UNITS:
+        raise ValueError(f"unit must be one of {UNITS}, got {unit!r}.")
     orders = sorted({check_int(o, "order", minimum=1) for o in orders} | {2})
-    ngram = {o: ngram_bits_per_byte(train, val, o) for o in orders}
+    if unit == "character":
+        train, val = _as_text(train, "train"), _as_text(val, "val")
+        ngram = {o: ngram_bits_per_character(train, val, o) for o in orders}
+        per_byte = len(val.encode("utf-8")) / len(val)  # bytes per character of the validation text
+    else:
+        train, val = _as_bytes(train, "train"), _as_bytes(val, "val")
+        ngram = {o: ngram_bits_per_byte(train, val, o) for o in orders}
+        per_byte = 1.0
     best = min(ngram, key=ngram.get)
     rows = {"bigram (Witten-Bell)": ngram[2], f"best n-gram ({best}-gram, Witten-Bell)": ngram[best]}
-    rows.update({name: compressor_bits_per_byte(train, val, name) for name in compressors})
-    return BaselineTable(rows, best, len(val))
+    rows.update({name: per_byte * compressor_bits_per_byte(train, val, name) for name in compressors})
+    n_bytes = len(val.encode("utf-8")) if isinstance(val, str) else len(val)
+    return BaselineTable(rows, best, n_bytes, unit, len(val) if unit == "character" else None)

@@ -52,3 +52,24 @@ def test_table_has_every_baseline_and_picks_the_best_order():
 def test_bad_input_says_what_to_do(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_bits_per_character_counts_characters_not_bytes():
+    train, val = "é" * 3000 + TEXT[:3000], "é" * 500 + TEXT[3000:4000]
+    chars = baselines.baseline_table(train, val, orders=(2, 3), unit="character")
+    assert chars.unit == "character" and chars.n_val_characters == len(val) and chars.n_val_bytes == len(val.encode())
+    # a compressor's bits are the same bits, spread over fewer characters than bytes
+    for name in baselines.COMPRESSORS:
+        per_byte = baselines.compressor_bits_per_byte(train, val, name)
+        assert chars.rows[name] == pytest.approx(per_byte * len(val.encode()) / len(val))
+    # the character n-gram is chapter 01's model on character ids (the text's own alphabet)
+    alphabet = {c: i for i, c in enumerate(dict.fromkeys(train + val))}
+    model = NGramModel(3, smoothing="witten-bell", vocab_size=len(alphabet)).fit([alphabet[c] for c in train])
+    expected = model.cross_entropy([alphabet[c] for c in val]) / math.log(2)
+    assert baselines.ngram_bits_per_character(train, val, 3) == pytest.approx(expected, rel=1e-12)
+    assert chars.rows["bigram (Witten-Bell)"] < baselines.ngram_bits_per_byte(train, val, 2) * len(val.encode()) / len(val)
+    assert "bits per character" in str(chars)
+    with pytest.raises(ValueError, match="unit must be one of"):
+        baselines.baseline_table(train, val, unit="word")
+    with pytest.raises(ValueError, match="must be a str for bits per character"):
+        baselines.baseline_table(train.encode(), val.encode(), unit="character")
