@@ -2,7 +2,7 @@
 
 Runs the same code as ``python -m course_lib.scaling sweep`` (``course_lib.scaling.sweep.run_sweep``,
 which trains each model with ``train_one``) with the ``default`` preset, from scratch, and prints
-the figures the issue sets targets for:
+these figures beside their targets:
 
 * wall time of the whole sweep on this machine, corpus loading included (target: at most
   2 minutes on 2 CPU cores), and the CPU time of the training, which is the better measure
@@ -11,7 +11,10 @@ the figures the issue sets targets for:
 * the relative error of the predicted loss of the largest model (target: at most 3%);
 * the fitted exponent (L ∝ N^exponent, negative) and each run.
 
-    python benchmarks/scaling_sweep.py [--preset default] [--threads 1] [--out FILE]
+    python benchmarks/scaling_sweep.py [--preset default] [--threads 1] [--jobs 1] [--out FILE]
+
+``--jobs 2`` trains two models at a time in two processes (one thread each): the runs, and
+so R^2 and the error, are the same as with ``--jobs 1``; only the wall time changes.
 
 The machine's load average is printed before and after: timings on a shared machine are
 inflated by whatever else runs, never compare them across machines.
@@ -41,13 +44,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="default", choices=sorted(PRESETS))
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's own choice)")
+    parser.add_argument("--jobs", type=int, default=1, help="models trained at once, one process each")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--out", default=None, help="keep the JSON here (default: a temporary file)")
     args = parser.parse_args()
 
     config = sweep_config(args.preset, device=args.device)
     print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs; torch {torch.__version__}; "
-          f"threads {args.threads or torch.get_num_threads()}; load average before: {load_average()}")
+          f"threads {args.threads or torch.get_num_threads()} x jobs {args.jobs}; load average before: {load_average()}")
     print(f"preset {args.preset!r}: widths {list(config.widths)}, n_layer {config.n_layer}, "
           f"{config.tokens:,} tokens per model, batch {config.batch_size} x {config.context_length}, "
           f"lr {config.lr} at width {config.lr_base_width} ({config.lr_rule}); validation "
@@ -55,7 +59,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(args.out) if args.out else pathlib.Path(tmp) / "sweep.json"
         t0 = time.perf_counter()
-        result = run_sweep(config, out, resume=False, progress=False, threads=args.threads or None,
+        result = run_sweep(config, out, resume=False, progress=False, threads=args.threads or None, jobs=args.jobs,
                            command="python benchmarks/scaling_sweep.py")
         wall = time.perf_counter() - t0
     print(f"load average after: {load_average()}")

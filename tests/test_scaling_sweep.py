@@ -166,3 +166,32 @@ def test_an_unwritable_output_is_refused_before_training(tmp_path):
     with pytest.raises(ValueError, match="cannot write the results"):
         run_sweep(sweep_config("tiny", device="cpu"), blocker / "sweep.json", progress=False, on_run_end=trained.append)
     assert trained == []
+
+
+def test_parallel_jobs_give_the_same_runs_as_one_job(tmp_path, one_thread):
+    cfg = sweep_config("tiny", device="cpu")
+    serial = run_sweep(cfg, tmp_path / "serial.json", progress=False)
+    seen = []
+    parallel = run_sweep(cfg, tmp_path / "parallel.json", progress=False, jobs=2, on_run_end=seen.append)
+    assert parallel["trained_runs"] == 3 and len(seen) == 3 and parallel["machine"]["jobs"] == 2
+    keys = ("width", "N", "D", "steps", "lr", "val_loss", "train_loss_mean")
+    assert [{k: r[k] for k in keys} for r in parallel["runs"]] == [{k: r[k] for k in keys} for r in serial["runs"]]
+    assert load_sweep(tmp_path / "parallel.json")["complete"]
+    with pytest.raises(ValueError, match="jobs"):
+        run_sweep(cfg, tmp_path / "x.json", progress=False, jobs=0)
+
+
+def _fails_on_two(x):
+    if x == 2:
+        raise RuntimeError("task 2 failed")
+    return x * 10
+
+
+def test_run_in_processes_hands_back_every_result_and_reraises_errors():
+    from course_lib.scaling.parallel import run_in_processes
+
+    got = []
+    run_in_processes(_fails_on_two, [(1,), (3,), (4,)], 2, got.append)
+    assert sorted(got) == [10, 30, 40]
+    with pytest.raises(RuntimeError, match="task 2 failed"):
+        run_in_processes(_fails_on_two, [(1,), (2,)], 2, got.append)

@@ -46,7 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     s.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default: 1; 0 keeps torch's own choice)")
+                   help="torch CPU threads per model (default: 1; 0 keeps torch's own choice)")
+    s.add_argument("--jobs", type=int, default=1,
+                   help="models trained at once, each in its own process (default: 1); on 2 cores, 2 halves the wall time")
     group = s.add_mutually_exclusive_group()
     group.add_argument("--resume", dest="resume", action="store_true", default=True,
                        help="keep finished runs found in --out (the default)")
@@ -86,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed, device=args.device, lr_rule="constant" if args.single_lr else None,
         )
         result = run_sweep(config, out, resume=args.resume, progress=not args.no_progress,
-                           threads=args.threads or None, command="python -m course_lib.scaling " + " ".join(argv))
+                           threads=args.threads or None, jobs=args.jobs, command="python -m course_lib.scaling " + " ".join(argv))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
