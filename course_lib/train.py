@@ -13,7 +13,10 @@ on random windows of a token stream, evaluated on held-out windows; a ``tqdm.aut
 progress bar), ``train_toy_task`` (chapter 03's reversal task), ``train_masked_lm``
 (BERT-style masking) and ``train_translation`` (number words -> digits). The same seed
 gives bit-identical losses on one machine. Stopping a run (Ctrl-C, or the stop button in
-Jupyter) returns the history so far and saves the checkpoint if one was asked for.
+Jupyter) returns the history so far and saves the checkpoint if one was asked for; a run
+resumed from it (``resume=True``) continues with the losses it would have had.
+Checkpoints live in ``course_lib.checkpoint``, data-parallel training under ``torchrun``
+in ``course_lib.distributed``.
 """
 from __future__ import annotations
 
@@ -27,7 +30,9 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import check_signature, load_checkpoint, load_training_state, save_checkpoint
 from .device import pick_device
+from .distributed import context, mean_across_ranks, shard
 from .objectives import mask_tokens, number_words_batch, source_vocab_size, target_vocab_size
 from .text import random_windows
 from .transformer import BOS, EOS, PAD, greedy_decode, reversal_batch, teacher_forcing_loss, toy_vocab_size
@@ -218,7 +223,8 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
                betas: tuple[float, float] = (0.9, 0.999), fused: bool | None = None, grad_clip: float | None = 1.0,
                eval_every: int = 1, val_loss_fn=None, on_eval=None, bytes_per_token: float = 1.0, seed: int = 0,
                device=None, num_threads: int | None = None, checkpoint_dir: str | pathlib.Path | None = None,
-               progress: bool = False, desc: str = "training") -> History:
+               resume: bool = False, run_info: dict | None = None, progress: bool = False,
+               desc: str = "training") -> History:
     """The one training loop: AdamW, warmup + cosine schedule, clipping, evaluation; returns a ``History``.
 
     Step i: lr = ``lr_at(i, lr, warmup_steps, steps, min_lr)``; ``batch = next_batch(i,
@@ -234,6 +240,14 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
     steps; ``num_threads`` sets torch's threads during the run (None: unchanged);
     ``progress`` shows a ``tqdm.auto`` bar, redrawn at most about 25 times. Bad arguments
     raise ValueError; the model is left in eval mode.
+
+    Checkpoints are resumable: with ``resume=True`` and a ``checkpoint_dir`` that holds one,
+    the weights, the optimizer, the step, the schedule and the random-number states are
+    restored and the run continues with the losses it would have had uninterrupted; a
+    checkpoint of a different run (other settings, or other ``run_info``, which the
+    trainers fill with their data settings) raises ValueError before any training.
+    Under ``torchrun`` the loop is data-parallel (``course_lib.distributed``): each rank
+    trains on its share of the same global batch, rank 0 writes the checkpoints.
     """
     from tqdm.auto import tqdm
 
@@ -251,6 +265,13 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
         grad_clip = check_positive(grad_clip, "grad_clip")
     threads = torch_threads(num_threads)
     device = next(model.parameters()).device if device is None else torch.device(device)
+    ctx = context(device)
+    if ctx.active and device.type == "cuda":
+        device = torch.device("cuda", ctx.local_rank)
+    signature = {"steps": steps, "lr": lr, "min_lr": min_lr, "warmup_steps": warmup_steps,
+                 "weight_decay": weight_decay, "decay_all": decay_all, "betas": tuple(betas), "grad_clip": grad_clip,
+                 "eval_every": eval_every, "seed": seed, "world_size": ctx.world_size,
+                 "parameters": {name: list(p.shape) for name, p in model.named_parameters()}, **(run_info or {})}
 
     torch.manual_seed(seed)  # dropout masks
     gen = torch.Generator().manual_seed(seed)  # batch order
@@ -264,19 +285,41 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=betas, fused=fused)
 
     history = History(bytes_per_token=bytes_per_token)
-    record = dict(history=history, model=model, val_loss_fn=val_loss_fn, on_eval=on_eval, start=time.perf_counter())
     running, n_running, done, tokens = 0.0, 0, 0, 0
+    state = load_training_state(checkpoint_dir) if resume and checkpoint_dir is not None else None
+    if state is not None:  # continue exactly where the checkpoint stopped
+        from safetensors.torch import load_model
+
+        check_signature(state["signature"], signature, checkpoint_dir)
+        load_model(model, str(pathlib.Path(checkpoint_dir) / "model.safetensors"), device=str(device))
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["rng"]["batches"])
+        torch.set_rng_state(state["rng"]["torch"])
+        history = History(**state["history"])
+        running, n_running, done, tokens = state["running"], state["n_running"], state["step"], state["tokens"]
+    net = torch.nn.parallel.DistributedDataParallel(model) if ctx.active else model
+
+    def checkpoint():
+        if checkpoint_dir is not None and ctx.is_main:
+            save_checkpoint(model, checkpoint_dir, history, training_state={
+                "step": done, "optimizer": opt.state_dict(), "signature": signature, "history": asdict(history),
+                "rng": {"batches": gen.get_state(), "torch": torch.get_rng_state()},
+                "running": running, "n_running": n_running, "tokens": tokens})
+
+    record = dict(history=history, model=model, val_loss_fn=val_loss_fn, on_eval=on_eval, start=time.perf_counter())
     # At most ~25 redraws per bar, whatever the machine's speed: a notebook widget bar sends comm
     # messages on every redraw, and thousands of them can overflow the kernel's output queue.
-    bar = tqdm(total=steps, desc=desc, disable=not progress, leave=False, miniters=max(1, steps // 25),
-               mininterval=0.5)
+    bar = tqdm(total=steps, initial=done, desc=desc, disable=not progress or not ctx.is_main, leave=False,
+               miniters=max(1, steps // 25), mininterval=0.5)
+    updating = False  # True while the weights and the optimizer are being changed
     try:
         with threads:
-            for step in range(steps):
+            for step in range(done, steps):
                 for group in opt.param_groups:
                     group["lr"] = lr_at(step, lr, warmup_steps, steps, min_lr)
                 batch = _to_device(next_batch(step, gen), device)
-                loss = loss_fn(model, batch)
+                n_tokens = batch[0].numel()
+                loss = loss_fn(net, shard(batch, ctx))
                 if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
                     raise ValueError(f"loss_fn must return a 0-d tensor (the mean loss), got {loss!r:.80}.")
                 if not torch.isfinite(loss):
@@ -284,13 +327,15 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
                         f"the loss became {loss.item()} at step {step}: training diverged. Lower lr (now {lr}) "
                         "or keep grad_clip on."
                     )
+                updating = True
                 opt.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # under DDP the gradients are averaged over the ranks here
                 if grad_clip is not None:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
                 opt.step()
-                running, n_running, done = running + loss.item(), n_running + 1, step + 1
-                tokens += batch[0].numel()
+                updating = False
+                running, n_running, done = running + mean_across_ranks(loss.item(), ctx), n_running + 1, step + 1
+                tokens += n_tokens
                 bar.update(1)
                 if done % eval_every == 0 or done == steps:
                     _record(**record, step=done, tokens=tokens, train_loss=running / n_running,
@@ -298,15 +343,17 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
                     running, n_running = 0.0, 0
                     bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", val=f"{history.val_loss[-1]:.3f}",
                                     refresh=False)
-                    if checkpoint_dir is not None:
-                        save_checkpoint(model, checkpoint_dir, history)
+                    checkpoint()
     except KeyboardInterrupt:
         history.interrupted = True
+        if updating:
+            warnings.warn("interrupted while the weights were being updated: the checkpoint on disk is the last "
+                          "complete one.", stacklevel=3)
+        else:
+            checkpoint()  # resumable from exactly this step
         warnings.warn(f"training interrupted after {done} steps; returning the history so far.", stacklevel=3)
         if n_running:
             _record(**record, step=done, tokens=tokens, train_loss=running / n_running, lr=opt.param_groups[0]["lr"])
-        if checkpoint_dir is not None:
-            save_checkpoint(model, checkpoint_dir, history)
     finally:
         bar.close()
     model.eval()
@@ -340,7 +387,7 @@ def train(model, train_data: torch.Tensor, val_data: torch.Tensor | None = None,
           warmup_steps: int | None = None, weight_decay: float = 0.1, betas: tuple[float, float] = (0.9, 0.95),
           grad_clip: float | None = 1.0, eval_every: int | None = None, eval_batches: int = 8,
           bytes_per_token: float = 1.0, seed: int = 0, device=None, checkpoint_dir: str | pathlib.Path | None = None,
-          progress: bool = True, desc: str = "training") -> History:
+          resume: bool = False, progress: bool = True, desc: str = "training") -> History:
     """Train a language model on random windows of ``train_data``; return a ``History``.
 
     Args:
@@ -361,9 +408,16 @@ def train(model, train_data: torch.Tensor, val_data: torch.Tensor | None = None,
         bytes_per_token: UTF-8 bytes per token of the data, for bits per byte.
         seed: seeds the batch order and dropout; the same seed gives the same losses.
         device: "auto" / None (CUDA, then MPS, then CPU), or "cpu", "cuda", "mps".
-        checkpoint_dir: if given, ``model.safetensors``, ``config.json`` and
-            ``history.json`` are written there at every evaluation.
+        checkpoint_dir: if given, ``model.safetensors``, ``config.json``, ``history.json``
+            and the training state (optimizer, step, random states) are written there at
+            every evaluation and when the run is interrupted.
+        resume: continue from the checkpoint in ``checkpoint_dir`` if there is one (same
+            settings and data sizes required; ValueError otherwise), with the same losses
+            the uninterrupted run would have had.
         progress: show a tqdm progress bar.
+
+    Under ``torchrun --nproc_per_node P`` it trains data-parallel: ``batch_size`` is the
+    global batch (a multiple of P), each process takes ``batch_size / P`` of its windows.
     """
     if not hasattr(model, "parameters") or not callable(model):
         raise ValueError(f"model must be a torch.nn.Module returning (logits, loss), got {type(model).__name__}.")
@@ -385,7 +439,9 @@ def train(model, train_data: torch.Tensor, val_data: torch.Tensor | None = None,
                       steps, lr=lr, min_lr=min_lr, warmup_steps=warmup_steps, weight_decay=weight_decay, betas=betas,
                       fused=device.type in ("cpu", "cuda"), grad_clip=grad_clip, eval_every=eval_every,
                       val_loss_fn=val_loss_fn, bytes_per_token=bytes_per_token, seed=seed, device=device,
-                      checkpoint_dir=checkpoint_dir, progress=progress, desc=desc)
+                      checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, desc=desc,
+                      run_info={"batch_size": batch_size, "context_length": context_length,
+                                "train_tokens": len(train_data), "eval_batches": eval_batches})
 
 
 def train_toy_task(model, steps: int, batch_size: int = 64, lr: float = 1e-3, warmup_steps: int | None = None,
@@ -458,31 +514,3 @@ def train_translation(model, train_numbers: torch.Tensor, steps: int, batch_size
 
     return train_loop(model, next_batch, _seq2seq_loss, steps, lr=lr, betas=(0.9, 0.98), decay_all=True,
                       grad_clip=grad_clip, seed=seed)
-
-
-def save_checkpoint(model, folder: str | pathlib.Path, history: History | None = None) -> pathlib.Path:
-    """Write ``model.safetensors`` (+ ``config.json`` for a GPT, ``history.json`` if given) to ``folder``."""
-    from safetensors.torch import save_model
-
-    folder = pathlib.Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(folder / "model.safetensors"))  # handles the tied embedding/head
-    if hasattr(model, "config") and hasattr(model.config, "__dataclass_fields__"):
-        (folder / "config.json").write_text(json.dumps(asdict(model.config), indent=2))
-    if history is not None:
-        (folder / "history.json").write_text(json.dumps(history.to_dict(), indent=2))
-    return folder
-
-
-def load_checkpoint(folder: str | pathlib.Path, device=None):
-    """Load a GPT saved by ``save_checkpoint`` (safetensors: no code is executed while loading)."""
-    from safetensors.torch import load_model
-
-    from .model import GPT, GPTConfig
-
-    folder = pathlib.Path(folder)
-    if not (folder / "model.safetensors").exists() or not (folder / "config.json").exists():
-        raise ValueError(f"{folder} has no model.safetensors and config.json; is it a course checkpoint?")
-    model = GPT(GPTConfig(**json.loads((folder / "config.json").read_text())))
-    load_model(model, str(folder / "model.safetensors"))
-    return model.to(pick_device(device)).eval()
