@@ -195,3 +195,15 @@ def test_run_in_processes_hands_back_every_result_and_reraises_errors():
     assert sorted(got) == [10, 30, 40]
     with pytest.raises(RuntimeError, match="task 2 failed"):
         run_in_processes(_fails_on_two, [(1,), (2,)], 2, got.append)
+
+
+def test_submitit_local_executor_gives_the_same_runs(tmp_path, one_thread):
+    cfg = sweep_config("tiny", device="cpu", widths=(8, 12))
+    serial = run_sweep(cfg, tmp_path / "serial.json", progress=False)
+    jobs = run_sweep(cfg, tmp_path / "jobs" / "sweep.json", progress=False, executor="local")
+    keys = ("width", "N", "val_loss", "train_loss_mean")
+    assert [{k: r[k] for k in keys} for r in jobs["runs"]] == [{k: r[k] for k in keys} for r in serial["runs"]]
+    assert (tmp_path / "jobs" / "submitit").is_dir()  # the jobs' logs
+    with pytest.raises(ValueError, match="executor must be 'local' or 'slurm'"):
+        run_sweep(sweep_config("tiny", device="cpu", widths=(16,)), tmp_path / "x.json", progress=False,
+                  executor="kubernetes")

@@ -12,7 +12,8 @@ The package, in the order the chapters use it:
                 fit_product_form (why L = a N^b D^c C^d has no unique answer)
     sweep    -> SweepConfig, PRESETS, width_lr, char_data, train_one: THE runner that trains
                 GPTs of several widths; run_sweep (resumable, JSON, jobs=N processes) and load_sweep
-    parallel -> run_in_processes: independent runs side by side, one process each
+    parallel -> run_in_processes: independent runs side by side, one process each;
+                make_executor, run_with_submitit: the same runs as submitit jobs (SLURM or local)
     isoflop  -> isoflop_curve, fit_isoflop_minimum, plan_isoflop, run_isoflop (Hoffmann approach 2)
     __main__ -> python -m course_lib.scaling sweep --preset tiny --out results.json
 
@@ -27,7 +28,7 @@ from .fits import (ChinchillaFit, FloorPowerLawFit, PowerLawFit, ProductFormFit,
 from .isoflop import IsoFLOPFit, fit_budgets, fit_isoflop_minimum, isoflop_curve, plan_isoflop, run_isoflop
 from .laws import (BESIROGLU_2024, HOFFMANN_2022, HOFFMANN_2022_UNROUNDED, KAPLAN_2020, KAPLAN_2020_JOINT, PF_DAY,
                    ChinchillaLaw, KaplanLaw)
-from .parallel import run_in_processes
+from .parallel import make_executor, run_in_processes, run_with_submitit
 from .sweep import PRESETS, SweepConfig, char_data, load_sweep, n_params, run_sweep, sweep_config, train_one, width_lr
 
 __all__ = [
@@ -41,5 +42,5 @@ __all__ = [
     "isoflop_curve", "IsoFLOPFit", "fit_isoflop_minimum", "plan_isoflop", "run_isoflop", "fit_budgets",
     # the runner
     "SweepConfig", "PRESETS", "sweep_config", "width_lr", "n_params", "char_data", "train_one", "run_sweep",
-    "load_sweep", "run_in_processes",
+    "load_sweep", "run_in_processes", "make_executor", "run_with_submitit",
 ]

@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="torch CPU threads per model (default: 1; 0 keeps torch's own choice)")
     s.add_argument("--jobs", type=int, default=1,
                    help="models trained at once, each in its own process (default: 1); on 2 cores, 2 halves the wall time")
+    s.add_argument("--executor", choices=("local", "slurm"), default=None,
+                   help="run every model as a submitit job: local (this machine) or slurm (a cluster)")
+    s.add_argument("--slurm-partition", default=None, help="SLURM partition for --executor slurm")
+    s.add_argument("--timeout-min", type=int, default=60, help="time limit of each job in minutes (default 60)")
     group = s.add_mutually_exclusive_group()
     group.add_argument("--resume", dest="resume", action="store_true", default=True,
                        help="keep finished runs found in --out (the default)")
@@ -76,6 +80,13 @@ def _report(result: dict, out: pathlib.Path) -> None:
           f"(this invocation {result['wall_seconds']:.1f} s wall); wrote {out}")
 
 
+def _executor_options(args) -> dict:
+    options = {"timeout_min": args.timeout_min}
+    if args.executor == "slurm" and args.slurm_partition:
+        options["slurm_partition"] = args.slurm_partition
+    return options
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m course_lib.scaling sweep [options]``; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -88,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed, device=args.device, lr_rule="constant" if args.single_lr else None,
         )
         result = run_sweep(config, out, resume=args.resume, progress=not args.no_progress,
-                           threads=args.threads or None, jobs=args.jobs, command="python -m course_lib.scaling " + " ".join(argv))
+                           threads=args.threads or None, jobs=args.jobs, executor=args.executor,
+                           executor_options=_executor_options(args), command="python -m course_lib.scaling " + " ".join(argv))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

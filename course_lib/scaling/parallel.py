@@ -5,6 +5,10 @@ independent models. Each is single-threaded by default, so on a machine with N c
 of them side by side finish in about 1/N of the time, with the same numbers (each run
 is seeded and its own process). Processes are started with ``spawn``, the method that
 works the same on Linux, macOS and Windows.
+
+On a cluster the same tasks go through submitit (``run_with_submitit``), the launcher the
+field uses for SLURM: each task becomes a job, and results come back as jobs finish. Its
+``LocalExecutor`` runs the same code path on one machine (the tests use it).
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from typing import Any, Callable, Iterable
 
 from ..validation import check_int
 
-__all__ = ["run_in_processes"]
+__all__ = ["run_in_processes", "make_executor", "run_with_submitit"]
 
 
 def run_in_processes(fn: Callable[..., Any], tasks: Iterable[tuple], jobs: int, on_result: Callable[[Any], None]) -> None:
@@ -39,3 +43,49 @@ def run_in_processes(fn: Callable[..., Any], tasks: Iterable[tuple], jobs: int, 
             process.terminate()
         raise
     pool.shutdown(wait=True)
+
+
+def make_executor(kind: str, folder, *, timeout_min: int = 60, slurm_partition: str | None = None,
+                  cpus_per_task: int = 1, gpus_per_node: int = 0):
+    """A submitit executor: ``kind`` "local" (this machine) or "slurm" (``sbatch`` must be available).
+
+    ``folder`` holds the jobs' logs and pickled results. ValueError for another kind, or
+    if submitit is not installed (``pip install submitit``).
+    """
+    try:
+        import submitit
+    except ImportError:  # pragma: no cover - submitit is in requirements.txt
+        raise ValueError("the cluster launcher needs submitit: pip install submitit") from None
+    if kind == "local":
+        executor = submitit.LocalExecutor(folder=str(folder))
+        executor.update_parameters(timeout_min=timeout_min)
+    elif kind == "slurm":
+        executor = submitit.AutoExecutor(folder=str(folder), cluster="slurm")
+        params = dict(timeout_min=timeout_min, cpus_per_task=cpus_per_task, gpus_per_node=gpus_per_node, nodes=1,
+                      tasks_per_node=1)
+        if slurm_partition:
+            params["slurm_partition"] = slurm_partition
+        executor.update_parameters(**params)
+    else:
+        raise ValueError(f"executor must be 'local' or 'slurm', got {kind!r}.")
+    return executor
+
+
+def run_with_submitit(fn: Callable[..., Any], tasks: Iterable[tuple], executor, on_result: Callable[[Any], None],
+                      poll_seconds: float = 1.0) -> None:
+    """Submit ``fn(*task)`` for every task to a submitit ``executor``; ``on_result(value)`` as each job ends.
+
+    A failed job raises its error (submitit's ``FailedJobError`` carries the job's log);
+    results handed to ``on_result`` before that stay handed. Ctrl-C cancels the jobs.
+    """
+    from submitit.helpers import as_completed
+
+    jobs = [executor.submit(fn, *task) for task in tasks]
+    try:
+        for job in as_completed(jobs, poll_frequency=poll_seconds):
+            on_result(job.result())
+    except BaseException:
+        for job in jobs:
+            if not job.done():
+                job.cancel(check=False)
+        raise

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from ..compute import training_flops
 from ..validation import check_fraction, check_int, check_positive
 from .fits import fit_power_law
-from .parallel import run_in_processes
+from .parallel import make_executor, run_in_processes, run_with_submitit
 
 __all__ = [
     "SweepConfig",
@@ -388,7 +388,8 @@ def _check_writable(path: pathlib.Path) -> None:
 
 
 def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = True, progress: bool = True,
-              threads: int | None = 1, jobs: int = 1, command: str | None = None, on_run_end=None) -> dict:
+              threads: int | None = 1, jobs: int = 1, executor: str | None = None, executor_options: dict | None = None,
+              command: str | None = None, on_run_end=None) -> dict:
     """Train one model per width, measure validation loss, fit the scaling law; return the results.
 
     Each model is a character-level GPT (``course_lib.model``) of ``config.n_layer`` layers,
@@ -413,6 +414,11 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
             and single-threaded by default, so its numbers do not depend on ``jobs``; the
             sweep's wall time does (on 2 cores, ``jobs=2`` about halves it). Finished runs are
             saved as they come in, in the order they finish.
+        executor: None (this process, or ``jobs`` processes), or ``"local"`` / ``"slurm"``:
+            every run a submitit job (``course_lib.scaling.parallel.make_executor``;
+            ``executor_options`` are its keyword arguments, e.g. ``slurm_partition``), logs
+            in a ``submitit`` folder beside ``out``. Finished runs are saved as they come
+            back, so a sweep whose jobs were cut off resumes by running the command again.
         command: the command line to record (the CLI fills it in).
         on_run_end: optional callable ``f(run_dict)`` called after each run is saved.
 
@@ -437,6 +443,8 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
     if threads is not None:
         check_int(threads, "threads (or None for torch's own setting)", minimum=1)
     jobs = check_int(jobs, "jobs (models trained at once)", minimum=1)
+    if executor not in (None, "local", "slurm"):
+        raise ValueError(f"executor must be 'local' or 'slurm' (or None: this machine), got {executor!r}.")
     config = replace(config, device=pick_device(config.device).type)
     path = pathlib.Path(out) if out is not None else None
     if path is not None:
@@ -489,7 +497,12 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
         bar = tqdm(total=len(config.widths), initial=len(done), desc="scaling sweep", unit="run",
                    disable=not progress)
         try:
-            if jobs == 1 or len(todo) <= 1:
+            if executor is not None and todo:
+                folder = (path.parent if path is not None else pathlib.Path.cwd()) / "submitit"
+                tasks = [(config, w, threads) for w in sorted(todo, reverse=True)]
+                run_with_submitit(_train_in_worker, tasks, make_executor(executor, folder, **(executor_options or {})),
+                                  finished)
+            elif jobs == 1 or len(todo) <= 1:
                 data = char_data(config.max_chars, config.val_fraction) if todo else None
                 for width in todo:
                     finished(train_one(config, width, data, progress=progress))
