@@ -20,7 +20,6 @@ in ``course_lib.distributed``.
 """
 from __future__ import annotations
 
-import json
 import math
 import pathlib
 import time
@@ -33,6 +32,7 @@ import torch.nn.functional as F
 from .checkpoint import check_signature, load_checkpoint, load_training_state, save_checkpoint
 from .device import pick_device
 from .distributed import context, mean_across_ranks, shard
+from .evaluation import estimate_loss, loss_by_position
 from .objectives import mask_tokens, number_words_batch, source_vocab_size, target_vocab_size
 from .text import random_windows
 from .transformer import BOS, EOS, PAD, greedy_decode, reversal_batch, teacher_forcing_loss, toy_vocab_size
@@ -133,45 +133,6 @@ class History:
         return ax
 
 
-def estimate_loss(model, data: torch.Tensor, batch_size: int, context_length: int, n_batches: int = 8,
-                  seed: int = 1234, device=None) -> float:
-    """Mean loss (nats/token) of ``model`` on ``n_batches`` random windows of ``data``.
-
-    The windows come from a generator seeded with ``seed``, so every call sees the same
-    windows: successive evaluations are comparable and the curve is smooth.
-    """
-    return _mean_over_windows(model, data, batch_size, context_length, n_batches, seed, device,
-                              lambda x, y: model(x, y)[1].item())
-
-
-def loss_by_position(model, data: torch.Tensor, batch_size: int, context_length: int, n_batches: int = 8,
-                     seed: int = 1234) -> torch.Tensor:
-    """Mean loss (nats) at each position of the context, a (context_length,) tensor.
-
-    Position t predicts token t + 1 from the t + 1 tokens before it, so the curve shows
-    how much a model gains from longer context (Kaplan et al. 2020, section 3.2.1, figure 20).
-    """
-    def per_position(x, y):
-        loss = F.cross_entropy(model(x)[0].transpose(1, 2), y, reduction="none")  # (B, T)
-        return loss.mean(dim=0).cpu()
-
-    return _mean_over_windows(model, data, batch_size, context_length, n_batches, seed, None, per_position)
-
-
-@torch.no_grad()
-def _mean_over_windows(model, data, batch_size, context_length, n_batches, seed, device, measure):
-    device = next(model.parameters()).device if device is None else device
-    was_training = model.training
-    model.eval()
-    g = torch.Generator().manual_seed(seed)
-    total = 0.0
-    for _ in range(n_batches):
-        x, y = random_windows(data, batch_size, context_length, g)
-        total = total + measure(x.to(device), y.to(device))
-    model.train(was_training)
-    return total / n_batches
-
-
 @torch.no_grad()
 def sequence_accuracy(model, src: torch.Tensor, tgt: torch.Tensor, bos_idx: int = BOS, eos_idx: int = EOS,
                       pad_idx: int = PAD, num_threads: int | None = 1) -> float:
@@ -218,13 +179,17 @@ def _seq2seq_loss(model, batch):
     return teacher_forcing_loss(model, *batch)  # batch = (src, tgt); PAD targets are not scored
 
 
+PRECISIONS = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+"""``train_loop``'s ``precision`` settings and the dtype autocast computes in."""
+
+
 def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: float | None = None,
                warmup_steps: int | None = None, weight_decay: float = 0.0, decay_all: bool = False,
                betas: tuple[float, float] = (0.9, 0.999), fused: bool | None = None, grad_clip: float | None = 1.0,
                eval_every: int = 1, val_loss_fn=None, on_eval=None, bytes_per_token: float = 1.0, seed: int = 0,
                device=None, num_threads: int | None = None, checkpoint_dir: str | pathlib.Path | None = None,
-               resume: bool = False, run_info: dict | None = None, progress: bool = False,
-               desc: str = "training") -> History:
+               resume: bool = False, run_info: dict | None = None, precision: str = "float32",
+               compile: bool = False, progress: bool = False, desc: str = "training") -> History:
     """The one training loop: AdamW, warmup + cosine schedule, clipping, evaluation; returns a ``History``.
 
     Step i: lr = ``lr_at(i, lr, warmup_steps, steps, min_lr)``; ``batch = next_batch(i,
@@ -248,6 +213,10 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
     trainers fill with their data settings) raises ValueError before any training.
     Under ``torchrun`` the loop is data-parallel (``course_lib.distributed``): each rank
     trains on its share of the same global batch, rank 0 writes the checkpoints.
+    ``precision="bfloat16"`` runs the forward pass under ``torch.autocast`` (bfloat16
+    matrix multiplies, float32 weights and optimizer; it pays on GPUs with bfloat16 units);
+    ``compile=True`` trains ``torch.compile(model)`` (minutes of compiling first; it pays
+    for long runs on a GPU). Both default off, and neither changes the checkpoint format.
     """
     from tqdm.auto import tqdm
 
@@ -263,6 +232,8 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
     eval_every = check_int(eval_every, "eval_every", minimum=1)
     if grad_clip is not None:
         grad_clip = check_positive(grad_clip, "grad_clip")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}.")
     threads = torch_threads(num_threads)
     device = next(model.parameters()).device if device is None else torch.device(device)
     ctx = context(device)
@@ -298,6 +269,8 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
         history = History(**state["history"])
         running, n_running, done, tokens = state["running"], state["n_running"], state["step"], state["tokens"]
     net = torch.nn.parallel.DistributedDataParallel(model) if ctx.active else model
+    net = torch.compile(net) if compile else net
+    autocast = torch.autocast(device.type, dtype=PRECISIONS[precision], enabled=precision != "float32")
 
     def checkpoint():
         if checkpoint_dir is not None and ctx.is_main:
@@ -319,7 +292,8 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
                     group["lr"] = lr_at(step, lr, warmup_steps, steps, min_lr)
                 batch = _to_device(next_batch(step, gen), device)
                 n_tokens = batch[0].numel()
-                loss = loss_fn(net, shard(batch, ctx))
+                with autocast:
+                    loss = loss_fn(net, shard(batch, ctx))
                 if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
                     raise ValueError(f"loss_fn must return a 0-d tensor (the mean loss), got {loss!r:.80}.")
                 if not torch.isfinite(loss):
@@ -387,7 +361,8 @@ def train(model, train_data: torch.Tensor, val_data: torch.Tensor | None = None,
           warmup_steps: int | None = None, weight_decay: float = 0.1, betas: tuple[float, float] = (0.9, 0.95),
           grad_clip: float | None = 1.0, eval_every: int | None = None, eval_batches: int = 8,
           bytes_per_token: float = 1.0, seed: int = 0, device=None, checkpoint_dir: str | pathlib.Path | None = None,
-          resume: bool = False, progress: bool = True, desc: str = "training") -> History:
+          resume: bool = False, precision: str = "float32", compile: bool = False, progress: bool = True,
+          desc: str = "training") -> History:
     """Train a language model on random windows of ``train_data``; return a ``History``.
 
     Args:
@@ -439,7 +414,8 @@ def train(model, train_data: torch.Tensor, val_data: torch.Tensor | None = None,
                       steps, lr=lr, min_lr=min_lr, warmup_steps=warmup_steps, weight_decay=weight_decay, betas=betas,
                       fused=device.type in ("cpu", "cuda"), grad_clip=grad_clip, eval_every=eval_every,
                       val_loss_fn=val_loss_fn, bytes_per_token=bytes_per_token, seed=seed, device=device,
-                      checkpoint_dir=checkpoint_dir, resume=resume, progress=progress, desc=desc,
+                      checkpoint_dir=checkpoint_dir, resume=resume, precision=precision, compile=compile,
+                      progress=progress, desc=desc,
                       run_info={"batch_size": batch_size, "context_length": context_length,
                                 "train_tokens": len(train_data), "eval_batches": eval_batches})
 

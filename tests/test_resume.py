@@ -71,3 +71,12 @@ def test_a_finished_run_resumes_to_nothing_and_mismatched_files_are_detected(tmp
     torch.save(state, tmp_path / STATE_FILE)
     with pytest.raises(ValueError, match="weights are from step 20"):
         load_training_state(tmp_path)
+
+
+def test_bfloat16_autocast_trains_close_to_float32_and_bad_precision_is_refused(one_thread):
+    plain = train_loop(model(), batches(), lambda m, b: m(*b)[1], **SETTINGS)
+    mixed = train_loop(model(), batches(), lambda m, b: m(*b)[1], precision="bfloat16", **SETTINGS)
+    assert mixed.train_loss != plain.train_loss  # it did compute in bfloat16 ...
+    assert mixed.train_loss == pytest.approx(plain.train_loss, rel=0.02)  # ... and learned the same
+    with pytest.raises(ValueError, match="precision must be one of"):
+        train_loop(model(), batches(), lambda m, b: m(*b)[1], precision="fp8", **SETTINGS)

@@ -12,6 +12,7 @@ The package, in the order the chapters use it:
                 fit_product_form (why L = a N^b D^c C^d has no unique answer)
     sweep    -> SweepConfig, PRESETS, width_lr, char_data, train_one: THE runner that trains
                 GPTs of several widths; run_sweep (resumable, JSON, jobs=N processes) and load_sweep
+    records  -> load_sweep, write_json, machine: a sweep's JSON on disk
     parallel -> run_in_processes: independent runs side by side, one process each;
                 make_executor, run_with_submitit: the same runs as submitit jobs (SLURM or local)
     isoflop  -> isoflop_curve, fit_isoflop_minimum, plan_isoflop, run_isoflop (Hoffmann approach 2)
@@ -29,6 +30,7 @@ from .isoflop import IsoFLOPFit, fit_budgets, fit_isoflop_minimum, isoflop_curve
 from .laws import (BESIROGLU_2024, HOFFMANN_2022, HOFFMANN_2022_UNROUNDED, KAPLAN_2020, KAPLAN_2020_JOINT, PF_DAY,
                    ChinchillaLaw, KaplanLaw)
 from .parallel import make_executor, run_in_processes, run_with_submitit
+from .records import machine, write_json
 from .sweep import PRESETS, SweepConfig, char_data, load_sweep, n_params, run_sweep, sweep_config, train_one, width_lr
 
 __all__ = [

@@ -16,10 +16,7 @@ Units: N in non-embedding parameters (``GPT.num_params()``), D in training token
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import os
 import pathlib
-import platform
 import time
 from dataclasses import asdict, dataclass, fields, replace
 
@@ -27,6 +24,7 @@ from ..compute import training_flops
 from ..validation import check_fraction, check_int, check_positive
 from .fits import fit_power_law
 from .parallel import make_executor, run_in_processes, run_with_submitit
+from .records import load_sweep, machine, write_json
 
 __all__ = [
     "SweepConfig",
@@ -71,6 +69,7 @@ class SweepConfig:
         max_chars: use only the first characters of the corpus (None: all of it).
         seed: seeds initialisation and batch order.
         device: "cpu", "cuda", "mps" (``run_sweep`` resolves "auto" before it starts).
+        precision: "float32", or "bfloat16" autocast (for a GPU; ``train_loop``).
     """
 
     widths: tuple[int, ...] = (24, 32, 40, 48, 64)
@@ -90,6 +89,7 @@ class SweepConfig:
     max_chars: int | None = None
     seed: int = 0
     device: str = "cpu"
+    precision: str = "float32"
 
     def __post_init__(self):
         widths = tuple(self.widths)
@@ -113,6 +113,8 @@ class SweepConfig:
             raise ValueError(f"lr_rule must be 'inverse_width' or 'constant', got {self.lr_rule!r}.")
         check_fraction(self.warmup_fraction, "warmup_fraction", allow_zero=True)
         check_fraction(self.val_fraction, "val_fraction")
+        if self.precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be 'float32' or 'bfloat16', got {self.precision!r}.")
         if self.max_chars is not None:
             check_int(self.max_chars, "max_chars (or None for the whole corpus)", minimum=10_000)
 
@@ -156,6 +158,12 @@ PRESETS = {
     # two passes over python_docs() (repeated data; Muennighoff et al. 2023).
     "large": SweepConfig(widths=(8, 12, 16, 24, 32, 48, 64, 96), n_layer=2, head_dim=16, context_length=128,
                          batch_size=32, tokens=4_500_000, lr=2e-3, lr_base_width=64, eval_tokens=262_144),
+    # For one GPU: 4 layers, bfloat16 autocast, 8M characters per model, about 4 passes over the
+    # training text (the most repetition nearly as good as fresh data, Muennighoff et al. 2023).
+    # The text, not the GPU, limits the size: width 128 (N = 0.79M) already has only 10 per parameter.
+    "gpu": SweepConfig(widths=(24, 32, 48, 64, 96, 128), n_layer=4, head_dim=16, context_length=128,
+                       batch_size=32, tokens=8_000_000, lr=3e-3, lr_base_width=64, eval_tokens=1_048_576,
+                       device="cuda", precision="bfloat16"),
 }
 
 
@@ -250,8 +258,8 @@ def train_one(config: SweepConfig, width: int, data, *, steps: int | None = None
     start, cpu_start = time.perf_counter(), time.process_time()
     history = train(model, train_ids, None, steps=steps, batch_size=config.batch_size, lr=lr,
                     warmup_steps=max(1, int(config.warmup_fraction * steps)), weight_decay=config.weight_decay,
-                    eval_every=steps, seed=config.seed, device=config.device, progress=progress,
-                    desc=f"width {width}")  # no validation during training: one careful evaluation at the end
+                    eval_every=steps, seed=config.seed, device=config.device, precision=config.precision,
+                    progress=progress, desc=f"width {width}")  # no validation during training: one careful evaluation at the end
     if history.interrupted:
         raise KeyboardInterrupt
     val_loss = estimate_loss(model, val_ids, config.eval_batch_size, config.context_length,
@@ -299,41 +307,6 @@ def _resume_key(config_dict: dict) -> dict:
     """
     full = {**SweepConfig().to_dict(), **config_dict}
     return {k: v for k, v in full.items() if k != "widths"}
-
-
-def _machine() -> dict:
-    import torch
-
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-    }
-
-
-def load_sweep(path) -> dict:
-    """Read a sweep's JSON (as written by ``run_sweep``); ValueError if it is not one."""
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise ValueError(f"no sweep results at {path}; run `python -m course_lib.scaling sweep --out {path}` first.")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); delete it or pass --fresh to overwrite it.") from None
-    if not isinstance(data, dict) or "runs" not in data or "config" not in data:
-        raise ValueError(f"{path} is not a scaling-sweep result (no 'runs' and 'config'); choose another --out or pass --fresh.")
-    return data
-
-
-def _write_json(path: pathlib.Path, data: dict) -> None:
-    """Write atomically: a crash mid-write never leaves a truncated results file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _summarise(runs: list[dict]) -> dict:
@@ -457,7 +430,7 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
     result = {
         "command": command or "course_lib.scaling.run_sweep",
         "config": config.to_dict(),
-        "machine": _machine(),
+        "machine": machine(),
         "date": _now(),
         "units": {"N": "non-embedding parameters", "D": "training tokens (characters)", "val_loss": "nats per token",
                   "flops": "FLOPs, 6 N D", "seconds": "wall-clock seconds on this machine"},
@@ -478,7 +451,7 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
         result["wall_seconds"] = time.perf_counter() - started
         result["date"] = _now()
         if path is not None:
-            _write_json(path, result)
+            write_json(path, result)
 
     todo = [w for w in config.widths if w not in done]
 
