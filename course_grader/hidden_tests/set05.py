@@ -3,7 +3,7 @@
 They decide the grade; the learner's notebook never contains them. Each test calls the
 learner's function on several inputs, other than those of the notebook's check cells,
 including edge cases, and compares with the course's own implementation
-(``course_lib.scaling``, ``course_lib.synthetic``):
+(``course_lib.scaling``, ``course_lib.synthetic``) or with a reference written out here (``ref_*``):
 
 | task | points | cases | reference |
 |---|---:|---|---|
@@ -13,6 +13,8 @@ including edge cases, and compares with the course's own implementation
 | ``huber_objective`` | 2 | the true parameters (0); residuals all above delta, all below it, and on both sides; ``delta`` = 0.1; a log-coefficient of 750, where a naive ``exp`` overflows; one run; must not call ``fit_chinchilla`` | the sum of Huber losses, written out here with ``numpy.logaddexp`` |
 | ``fit_chinchilla`` | 3 | 30 noise-free runs of a known law (the law must come back); 30 runs with 1% noise; 24 runs, one of them 30% too high (an outlier); four given starting points each, two of which leave L-BFGS stuck far from the minimum; the learner's ``huber_objective`` is replaced by the reference | the known law; ``course_lib.scaling.fit_chinchilla`` from the same starting points, compared on the objective |
 | ``random_walk_entropy`` | 2 | a cycle (ln 2); a star; a complete graph (ln 5); a path (degree-1 ends); a random graph of 40 nodes given as an (E, 2) array; edges in any order and orientation; ``ValueError`` for a node without neighbours; must not call ``course_lib.synthetic.entropy_rate`` | ``course_lib.synthetic.entropy_rate`` |
+| ``bootstrap_exponent`` | 3 | five runs (the defaults); eight runs at 95%; six runs at three sizes and three runs at two sizes (resamples of one size must be skipped); Python lists; a positive exponent; an exact law (low = high = the exponent); wider with five times the noise, narrower with 40 runs than with 5; ``ValueError`` with a message for two runs, an N or L of 0 or below, lengths that differ, every N the same, a confidence of 0, 1 or 1.5; must not call ``scipy.stats.bootstrap`` or ``course_lib.scaling.fit_power_law``; the learner's ``fit_power_law`` is replaced by ``ref_fit_power_law`` | ``ref_bootstrap_exponent``, the task's recipe written out |
+| ``effective_data`` | 2 | numbers and arrays (broadcast); ``r_star`` 15.4 and 5.3; D' = D for D <= U, D' < D above; D' increasing in D; the limit U (1 + r_star); 4 epochs worth more than 90% of fresh data; ``ValueError`` with a message for U, D or r_star of 0 or below | ``ref_effective_data``, Muennighoff et al.'s formula written out |
 
 Tolerances:
 
@@ -25,7 +27,9 @@ Tolerances:
   parameters must reach the reference fit's Huber objective to within 1% (the objective is
   flat near its minimum, so different optimisers stop at slightly different parameters), and
   alpha and beta within 0.05 of the reference's;
-- entropy: rtol 1e-12.
+- entropy: rtol 1e-12;
+- bootstrap interval: low and high atol 1e-9 (the same resamples, so only rounding differs);
+- effective data: rtol 1e-10.
 
 ``fit_chinchilla`` builds on ``huber_objective``: it is tested with the reference objective
 substituted (``testkit.substitute``), so a mistake in the objective is not counted twice.
@@ -36,6 +40,7 @@ import math
 import numbers
 
 import numpy as np
+import scipy.stats
 from threadpoolctl import threadpool_limits
 
 from course_lib import scaling as ref_scaling
@@ -342,6 +347,171 @@ def test_random_walk_entropy(ns: dict) -> None:
         _close(got, ref_synthetic.entropy_rate(_graph(edges, n)), f"{what} (nats per step)", 1e-12)
     expect_raises(ValueError, entropy, [(0, 1), (1, 2), (2, 0)], 4,
                   what="random_walk_entropy on a triangle plus a node 3 without neighbours")
+
+
+# ----------------------------------------------------------------------------- bootstrap interval of an exponent
+
+
+def ref_fit_power_law(x, y) -> tuple[float, float, float]:
+    """Task 1's (exponent, coefficient, r2), written out: it stands in for the learner's ``fit_power_law``."""
+    u, w = np.log(np.asarray(x, dtype=float)), np.log(np.asarray(y, dtype=float))
+    du, dw = u - u.mean(), w - w.mean()
+    k, total = float(np.sum(du * dw) / np.sum(du * du)), float(np.sum(dw * dw))
+    return k, math.exp(w.mean() - k * u.mean()), 1.0 - float(np.sum((dw - k * du) ** 2)) / total if total else 1.0
+
+
+def ref_bootstrap_exponent(N, L, n_boot: int = 1000, seed: int = 0, confidence: float = 0.9) -> tuple[float, float]:
+    """Percentile interval of k in ln L = ln c + k ln N over resampled runs, exactly as the task prescribes."""
+    N, L = np.asarray(N, dtype=float), np.asarray(L, dtype=float)
+    idx = np.random.default_rng(seed).integers(0, len(N), size=(n_boot, len(N)))  # (n_boot, n) runs
+    keep = ~np.all(N[idx] == N[idx[:, :1]], axis=1)  # a resample of one size has no slope
+    u, w = np.log(N)[idx[keep]], np.log(L)[idx[keep]]
+    du = u - u.mean(axis=1, keepdims=True)
+    ks = np.sum(du * (w - w.mean(axis=1, keepdims=True)), axis=1) / np.sum(du * du, axis=1)  # (kept,)
+    low, high = np.quantile(ks, [(1 - confidence) / 2, (1 + confidence) / 2])
+    return float(low), float(high)
+
+
+def _no_bootstrap(*args, **kwargs):
+    raise RuntimeError("scipy.stats.bootstrap is not allowed in this task: draw the resamples yourself")
+
+
+def _raises_with_message(fn, *args, what: str, **kwargs) -> None:
+    """``expect_raises(ValueError, ...)``, and the error must come with a message."""
+    expect_raises(ValueError, fn, *args, what=what, **kwargs)
+    try:
+        fn(*args, **kwargs)
+    except ValueError as e:
+        if not str(e).strip():
+            raise TaskFailed(f"{what}: raises ValueError without a message; say what is wrong and what to do") from None
+
+
+def _noisy_runs(n: int, noise: float, seed: int, k: float = -0.1):
+    N = np.geomspace(1e5, 1e8, n)
+    return N, 5.0 * N**k * np.exp(noise * np.random.default_rng(seed).standard_normal(n))
+
+
+@graded(3, "percentile bootstrap interval of a fitted exponent, resampling runs")
+def test_bootstrap_exponent(ns: dict) -> None:
+    boot = own_function(ns, "bootstrap_exponent")
+    forbid = [(scipy.stats, "bootstrap", "scipy.stats.bootstrap"),
+              (ref_scaling, "fit_power_law", "course_lib.scaling.fit_power_law")]
+    imported = {name: _no_bootstrap for name, value in list(ns.items()) if value is scipy.stats.bootstrap}
+
+    def interval(what, *args, **kwargs) -> tuple[float, float]:
+        with substitute(ns, fit_power_law=ref_fit_power_law, **imported):
+            got = call(boot, *args, forbid=forbid, forbid_reason="write the bootstrap and the fit yourself", **kwargs)
+        low, high = _tuple(got, ("low", "high"), what)
+        if low > high:
+            raise TaskFailed(f"{what}: low = {low:.6g} is above high = {high:.6g}; return (low, high), lower end first")
+        return low, high
+
+    cases = [
+        ("five runs with 3% noise (the defaults)", _noisy_runs(5, 0.03, 1), {}),
+        ("eight runs, confidence=0.95, n_boot=500, seed=3", _noisy_runs(8, 0.05, 2),
+         dict(n_boot=500, seed=3, confidence=0.95)),
+        ("six runs, two at each of three sizes (skip resamples of one size)",
+         (np.repeat([1e6, 1e7, 1e8], 2), np.array([3.9, 4.1, 3.2, 3.3, 2.7, 2.6])), dict(n_boot=2000, seed=1)),
+        ("three runs, two at the same N (a third of the resamples have one size)",
+         (np.array([2e6, 2e6, 5e7]), np.array([3.5, 3.6, 2.9])), dict(n_boot=300, seed=4)),
+        ("Python lists, confidence=0.5", ([1e4, 1e5, 1e6, 1e7], [5.0, 4.1, 3.6, 3.0]),
+         dict(n_boot=200, seed=7, confidence=0.5)),
+        ("ten runs of a law with a positive exponent 0.3", _noisy_runs(10, 0.02, 5, k=0.3), dict(seed=5)),
+    ]
+    for label, (N, L), kwargs in cases:
+        what = f"bootstrap_exponent on {label}"
+        pairs = zip(("low", "high"), interval(what, N, L, **kwargs), ref_bootstrap_exponent(N, L, **kwargs))
+        for end, got, expected in pairs:
+            _close(got, expected, f"{what}: {end}", 0.0, 1e-9)
+    N = np.geomspace(1e5, 1e8, 6)
+    what = "bootstrap_exponent on an exact law 3 N^-0.2 (every resample has k = -0.2)"
+    for end, got in zip(("low", "high"), interval(what, N, 3.0 * N**-0.2)):
+        _close(got, -0.2, f"{what}: {end} (low = high = the exponent)", 0.0, 1e-9)
+    runs = {"1% noise": _noisy_runs(8, 0.01, 9), "5% noise": _noisy_runs(8, 0.05, 9), "5 runs": _noisy_runs(5, 0.03, 4),
+            "40 runs": _noisy_runs(40, 0.03, 4)}
+    width = {k: np.diff(interval(f"bootstrap_exponent on {k}", *v))[0] for k, v in runs.items()}
+    for narrow, wide, why in (("1% noise", "5% noise", "widen with noise"), ("40 runs", "5 runs", "shrink with more")):
+        if not width[narrow] < width[wide]:
+            raise TaskFailed(f"bootstrap_exponent: the interval should {why}, but it is {width[narrow]:.4g} wide with "
+                             f"{narrow} and {width[wide]:.4g} with {wide}")
+    N5, L5 = _noisy_runs(5, 0.03, 1)
+    bad = [("two runs", ([1e6, 1e7], [3.0, 2.5]), {}), ("an N of 0", ([0.0, 1e6, 1e7], [3.0, 2.8, 2.5]), {}),
+           ("a negative loss", ([1e5, 1e6, 1e7], [3.0, -2.8, 2.5]), {}), ("lengths that differ", (N5, L5[:4]), {}),
+           ("every N the same (no resample can be fitted)", ([1e6] * 4, [3.0, 3.1, 2.9, 3.05]), {})]
+    bad += [(f"confidence={c}", (N5, L5), dict(confidence=c)) for c in (0.0, 1.0, 1.5)]
+    with substitute(ns, fit_power_law=ref_fit_power_law):
+        for label, args, kwargs in bad:
+            _raises_with_message(boot, *args, what=f"bootstrap_exponent with {label}", **kwargs)
+
+
+# ----------------------------------------------------------------------------- effective data (Muennighoff et al.)
+
+
+def ref_effective_data(unique_tokens, total_tokens, r_star: float = 15.4):
+    """D' = U + U R* (1 - exp(-R / R*)) with R = D / U - 1 repetitions; D' = D when D <= U (Muennighoff et al. 2023)."""
+    U, D = np.asarray(unique_tokens, dtype=float), np.asarray(total_tokens, dtype=float)
+    R = np.maximum(D / U - 1.0, 0.0)
+    out = np.where(D <= U, D, U + U * r_star * -np.expm1(-R / r_star))
+    return float(out) if out.ndim == 0 else out
+
+
+def _effective(fn, what: str, *args) -> np.ndarray:
+    """The learner's D' for args (U, D[, r_star]): a number for numbers, an array of the broadcast shape for arrays."""
+    got = call(fn, *(np.copy(a) if isinstance(a, np.ndarray) else a for a in args))
+    shape = np.broadcast_shapes(np.shape(args[0]), np.shape(args[1]))
+    if shape == ():
+        return np.array(_number(got, what))
+    if not isinstance(got, np.ndarray) or got.shape != shape:
+        kind = f"an array of shape {got.shape}" if isinstance(got, np.ndarray) else type(got).__name__
+        raise TaskFailed(f"{what}: expected a numpy array of shape {shape}, got {kind}")
+    if not np.issubdtype(got.dtype, np.floating) or not np.all(np.isfinite(got)):
+        raise TaskFailed(f"{what}: expected finite floating-point numbers, got {got.dtype} {np.ravel(got)[:3]}...")
+    return got
+
+
+def _all_close(got: np.ndarray, expected, what: str, rtol: float = 1e-10) -> None:
+    for i, (g, e) in enumerate(zip(np.ravel(got), np.ravel(np.broadcast_to(expected, got.shape)))):
+        _close(float(g), float(e), what + (f", element {i}" if got.ndim else ""), rtol)
+
+
+@graded(2, "Muennighoff et al.'s effective data D' of U unique tokens seen for D tokens")
+def test_effective_data(ns: dict) -> None:
+    eff = own_function(ns, "effective_data")
+    U = 1e9
+    cases = [
+        ("4 epochs: U=1e9, D=4e9", (1e9, 4e9)), ("exactly one epoch: U=D=2e10", (2e10, 2e10)),
+        ("Muennighoff et al.'s Figure 1 budget: U=25e9, D=242e9", (25e9, 242e9)),
+        ("fewer tokens than unique ones: U=1e6, D=5e5 (D' = D)", (1e6, 5e5)),
+        ("10,000 epochs: U=1e8, D=1e12", (1e8, 1e12)), ("r_star=5.3: U=1e9, D=8e9", (1e9, 8e9, 5.3)),
+        ("a number U and an array D", (U, U * np.array([0.3, 1.0, 1.5, 4.0, 16.0, 64.0]))),
+        ("arrays U and D of the same shape", (np.array([1e6, 2e8, 5e9]), np.array([3e7, 1e8, 5e10]))),
+        ("U of shape (2, 1) and D of shape (3,), broadcast", (np.array([[1e6], [1e7]]), np.array([5e5, 4e6, 1e9]))),
+    ]
+    for label, args in cases:
+        what = f"effective_data with {label}"
+        _all_close(_effective(eff, what, *args), ref_effective_data(*args), what)
+    D_low = U * np.array([0.01, 0.5, 0.99, 1.0])
+    _all_close(_effective(eff, "effective_data for D <= U", U, D_low), D_low, "effective_data, D <= U: D' = D", 1e-12)
+    D_high, D_grid = U * np.array([1.01, 1.5, 4.0, 100.0]), U * np.geomspace(0.2, 60.0, 300)
+    got, grid = _effective(eff, "effective_data for D > U", U, D_high), _effective(eff, "effective_data", U, D_grid)
+    if not np.all(got < D_high):
+        raise TaskFailed(f"effective_data for D > U: D' must be below D (repeated tokens are worth less), got "
+                         f"D'/D = {np.round(got / D_high, 4).tolist()} at D/U = {(D_high / U).tolist()}")
+    if not np.all(np.diff(grid) > 0):
+        i = int(np.argmin(np.diff(grid)))
+        raise TaskFailed(f"effective_data(1e9, D) must increase with D, but D' = {grid[i]:.6g} at D = {D_grid[i]:.4g} "
+                         f"and {grid[i + 1]:.6g} at D = {D_grid[i + 1]:.4g}")
+    for r in (15.4, 5.0):
+        what = f"effective_data(1e9, 1e16, r_star={r}) (ten million epochs)"
+        _close(float(_effective(eff, what, U, 1e16, r)), U * (1 + r), f"{what}: the limit U (1 + r_star)", 1e-9)
+    four = float(_effective(eff, "effective_data(1e9, 4e9)", U, 4 * U))
+    if not four > 0.9 * 4 * U:
+        raise TaskFailed(f"effective_data(1e9, 4e9) = {four:.5g}: 4 epochs should be worth more than 90% of fresh "
+                         "data (D'/D > 0.9)")
+    bad = [("U = 0", (0.0, 1e9)), ("U < 0", (-1e9, 1e9)), ("D = 0", (1e9, 0.0)), ("r_star = 0", (1e9, 4e9, 0.0)),
+           ("r_star < 0", (1e9, 4e9, -15.4)), ("one D of 0 in an array", (1e9, np.array([1e9, 0.0, 4e9])))]
+    for label, args in bad:
+        _raises_with_message(eff, *args, what=f"effective_data with {label}")
 
 
 TASKS = collect_tasks(globals())
