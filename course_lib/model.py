@@ -5,6 +5,11 @@
       -> n_layer x Block: x + attn(ln_1(x)); x + mlp(ln_2(x))   (pre-LayerNorm, GPT-2)
       -> final LayerNorm -> linear head tied to the token embedding  (B, T, vocab_size)
 
+``GPTConfig(mup_base_width=...)`` switches to the maximal-update parametrisation (muP, Yang
+et al. 2022): an untied readout with a 1/m output multiplier, 1/d_head attention, hidden
+matrices initialised with variance / m and trained with lr / m (``GPT.lr_scales``), where
+m = d_model / mup_base_width; ``course_lib.mup`` explains it and checks it.
+
 The layout follows GPT-2 (Radford et al. 2019) and Karpathy's nanoGPT, so ``to_hf`` and
 ``from_hf`` convert it to and from Hugging Face's ``GPT2LMHeadModel`` with identical
 logits. Attention calls torch's fused ``scaled_dot_product_attention`` with
@@ -21,7 +26,7 @@ import torch.nn.functional as F
 
 from .validation import check_int
 
-__all__ = ["GPTConfig", "GPT", "to_hf", "from_hf", "check_token_ids"]
+__all__ = ["GPTConfig", "GPT", "MuReadout", "to_hf", "from_hf", "check_token_ids"]
 
 
 # ----------------------------------------------------------------------------- config
@@ -49,6 +54,15 @@ class GPTConfig:
             approximation GPT-2 used. They differ by under 1e-3. Measured by
             benchmarks/train_throughput.py (2-core CPU, torch 2.13), the approximation
             trains 1-2% slower (25,409 against 25,947 tokens/s), within the noise.
+        mup_base_width: None (the default) for the standard parametrisation (SP), GPT-2's.
+            An int: the maximal-update parametrisation (muP; Yang et al. 2022, "Tensor
+            Programs V", arXiv 2203.03466, Table 3), with the width multiplier
+            m = d_model / mup_base_width (any d_model; m may be fractional). A muP model of
+            width mup_base_width equals the SP model of the same seed; hyperparameters tuned at
+            that base width transfer to other widths.
+        mup_base_head_dim: under muP, the head width of the base model (None:
+            mup_base_width // n_head, i.e. n_head fixed across widths so d_head grows with m;
+            give the fixed head width when widening adds heads instead).
     """
 
     vocab_size: int
@@ -59,6 +73,8 @@ class GPTConfig:
     dropout: float = 0.0
     bias: bool = False
     activation: str = "gelu"
+    mup_base_width: int | None = None
+    mup_base_head_dim: int | None = None
 
     def __post_init__(self):
         for name in ("vocab_size", "context_length", "n_layer", "n_head", "d_model"):
@@ -73,11 +89,36 @@ class GPTConfig:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}.")
         if self.activation not in _GELU_APPROXIMATE:
             raise ValueError(f"activation must be one of {sorted(_GELU_APPROXIMATE)}, got {self.activation!r}.")
+        if self.mup_base_width is not None and (isinstance(self.mup_base_width, bool)
+                                                or not isinstance(self.mup_base_width, int) or self.mup_base_width < 1):
+            raise ValueError(f"mup_base_width must be None (standard parametrisation) or a positive int, the d_model "
+                             f"of the base model muP is tuned at, got {self.mup_base_width!r}.")
+        if self.mup_base_head_dim is not None:
+            check_int(self.mup_base_head_dim, "GPTConfig.mup_base_head_dim (or None)", minimum=1)
 
     @property
     def d_head(self) -> int:
         """Width of one attention head, d_model / n_head."""
         return self.d_model // self.n_head
+
+    @property
+    def width_mult(self) -> float:
+        """muP's width multiplier m = d_model / mup_base_width (1.0 under SP)."""
+        return 1.0 if self.mup_base_width is None else self.d_model / self.mup_base_width
+
+    @property
+    def attn_scale(self) -> float | None:
+        """The factor on q.k in attention: None under SP (torch's default, 1/sqrt(d_head)).
+
+        Under muP it is sqrt(b) / d_head, b the base model's head width (``mup_base_head_dim``,
+        default mup_base_width / n_head): muP's 1/d attention (Yang et al. 2022; microsoft/mup's
+        README writes 8/d, i.e. b = 64), normalised so that at the base it equals SP's
+        1/sqrt(d_head). A pure number.
+        """
+        if self.mup_base_width is None:
+            return None
+        base = self.mup_base_width / self.n_head if self.mup_base_head_dim is None else self.mup_base_head_dim
+        return math.sqrt(base) / self.d_head
 
 
 # ----------------------------------------------------------------------------- layers
@@ -88,7 +129,7 @@ class CausalSelfAttention(nn.Module):
 
     def __init__(self, config: GPTConfig):
         super().__init__()
-        self.n_head, self.dropout = config.n_head, config.dropout
+        self.n_head, self.dropout, self.scale = config.n_head, config.dropout, config.attn_scale
         self.c_attn = nn.Linear(config.d_model, 3 * config.d_model, bias=config.bias)
         self.c_proj = nn.Linear(config.d_model, config.d_model, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
@@ -100,8 +141,8 @@ class CausalSelfAttention(nn.Module):
         k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)  # (B, nh, T, hs)
         y = F.scaled_dot_product_attention(
-            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0
-        )  # (B, nh, T, hs)
+            q, k, v, is_causal=True, dropout_p=self.dropout if self.training else 0.0, scale=self.scale
+        )  # (B, nh, T, hs); scale None = 1/sqrt(hs)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, C): heads side by side
         return self.resid_dropout(self.c_proj(y))
 
@@ -139,11 +180,38 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+class MuReadout(nn.Linear):
+    """muP's output layer: ``Linear(x / width_mult)``, (..., d_model) -> (..., vocab_size) logits.
+
+    The 1/m output multiplier of microsoft/mup's ``MuReadout`` (mup/layer.py), the form of
+    muP with multipliers: with it the weight keeps a width-independent init and Adam learning
+    rate, and the effective readout W / m has Table 3's init variance 1/fan_in^2 and Adam
+    lr 1/fan_in (Yang et al. 2022).
+    """
+
+    def __init__(self, in_features: int, out_features: int, width_mult: float):
+        super().__init__(in_features, out_features, bias=False)
+        self.width_mult = float(width_mult)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x / self.width_mult)
+
+
 # ----------------------------------------------------------------------------- the model
 
 
 class GPT(nn.Module):
-    """A GPT language model: ``forward(idx, targets=None) -> (logits, loss)``."""
+    """A GPT language model: ``forward(idx, targets=None) -> (logits, loss)``.
+
+    Initialisation (GPT-2): every weight N(0, 0.02^2), the projections into the residual
+    stream (c_proj) with std 0.02 / sqrt(2 n_layer), biases 0, LayerNorm gains 1. Under muP
+    (``config.mup_base_width`` set; m = ``config.width_mult``) the hidden matrices of the
+    blocks (c_attn, c_fc, both c_proj) get std / sqrt(m) (variance ~ 1/fan_in); the
+    embeddings and LayerNorms keep SP's init; the readout ``lm_head`` is a ``MuReadout``
+    (logits of x / m) that shares its weight with the token embedding, as microsoft/mup's
+    ``MuSharedReadout`` does for tied embeddings. At m = 1 a muP model is the SP model of the
+    same seed, weight for weight and logit for logit.
+    """
 
     def __init__(self, config: GPTConfig):
         super().__init__()
@@ -155,13 +223,39 @@ class GPT(nn.Module):
         self.drop = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.d_model, bias=config.bias)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        mup = config.mup_base_width is not None
+        if mup:  # muP: the readout with a 1/m multiplier (microsoft/mup's MuSharedReadout: tied to wte)
+            self.lm_head = MuReadout(config.d_model, config.vocab_size, config.width_mult)
+        else:
+            self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
         self.lm_head.weight = self.wte.weight  # weight tying (Press & Wolf 2017), as GPT-2
         self.apply(self._init_weights)
         # GPT-2: scale the init of the projections into the residual stream by 1/sqrt(2 * n_layer)
         for name, p in self.named_parameters():
             if name.endswith("c_proj.weight"):
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        if mup:
+            with torch.no_grad():
+                for name, p in self.named_parameters():
+                    if self._is_hidden_matrix(name, p):
+                        p.mul_(1.0 / math.sqrt(config.width_mult))  # std 0.02 / sqrt(m): variance ~ 1/fan_in
+
+    @staticmethod
+    def _is_hidden_matrix(name: str, p: torch.Tensor) -> bool:
+        return name.startswith("blocks.") and p.dim() == 2  # c_attn, c_proj, c_fc weights
+
+    def lr_scales(self) -> dict[str, float]:
+        """Learning-rate multiplier of every parameter, by ``named_parameters`` name (``train_loop`` applies them).
+
+        All 1.0 under SP. Under muP with Adam (Yang et al. 2022, Table 3; microsoft/mup's
+        ``MuAdam``, mup/optim.py): 1/m for the hidden matrices (both dimensions grow with
+        width), 1.0 for the embeddings, LayerNorm gains and biases; the readout shares the
+        token embedding's weight (one width-sized dimension: vector-like in ``MuAdam``) and
+        its 1/m output multiplier gives the readout's effective lr / m.
+        """
+        m = self.config.width_mult
+        return {name: (1.0 / m if self.config.mup_base_width is not None and self._is_hidden_matrix(name, p) else 1.0)
+                for name, p in self.named_parameters()}
 
     @staticmethod
     def _init_weights(module: nn.Module):
@@ -229,10 +323,14 @@ class GPT(nn.Module):
     def num_params(self, non_embedding: bool = True) -> int:
         """Number of parameters. ``non_embedding=True`` leaves out the token and position
         embeddings, as Kaplan et al. (2020) count N; the tied output head is the token
-        embedding, so it is left out too. That N is about 12 * n_layer * d_model**2."""
+        embedding, so it is left out too (muP's untied readout, the same size, is left out
+        with it, so N is the same in both parametrisations). That N is about
+        12 * n_layer * d_model**2."""
         n = sum(p.numel() for p in self.parameters())  # tied weights are counted once
         if non_embedding:
             n -= self.wte.weight.numel() + self.wpe.weight.numel()
+            if self.lm_head.weight is not self.wte.weight:
+                n -= self.lm_head.weight.numel()
         return n
 
     def flops_per_token(self) -> float:
@@ -310,8 +408,13 @@ def to_hf(gpt: GPT):
     The HF model uses Conv1D layers whose weights are the transposes of ours, and it
     always has biases: a course model without biases gets zero biases there.
     ``model.save_pretrained(folder)`` then writes safetensors that
-    ``AutoModelForCausalLM.from_pretrained(folder)`` loads offline.
+    ``AutoModelForCausalLM.from_pretrained(folder)`` loads offline. A muP model raises
+    ValueError: GPT-2 has no readout multiplier, untied head or 1/d_head attention.
     """
+    if gpt.config.mup_base_width is not None:
+        raise ValueError("to_hf converts standard-parametrisation models only: this one is muP "
+                         f"(mup_base_width={gpt.config.mup_base_width}), and GPT-2 has no readout multiplier, "
+                         "untied head or 1/d_head attention scale.")
     from transformers import GPT2Config, GPT2LMHeadModel
 
     c = gpt.config

@@ -217,6 +217,9 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
     matrix multiplies, float32 weights and optimizer; it pays on GPUs with bfloat16 units);
     ``compile=True`` trains ``torch.compile(model)`` (minutes of compiling first; it pays
     for long runs on a GPU). Both default off, and neither changes the checkpoint format.
+    A model with ``lr_scales()`` (parameter name -> multiplier; muP's ``GPT.lr_scales``) trains
+    each parameter at lr * scale, a decayed one with weight_decay / scale (lr * weight_decay per
+    step unchanged, as microsoft/mup's MuAdamW); ``History.lr`` stays the unscaled schedule.
     """
     from tqdm.auto import tqdm
 
@@ -239,21 +242,23 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
     ctx = context(device)
     if ctx.active and device.type == "cuda":
         device = torch.device("cuda", ctx.local_rank)
+    scales = model.lr_scales() if callable(getattr(model, "lr_scales", None)) else {}
     signature = {"steps": steps, "lr": lr, "min_lr": min_lr, "warmup_steps": warmup_steps,
                  "weight_decay": weight_decay, "decay_all": decay_all, "betas": tuple(betas), "grad_clip": grad_clip,
                  "eval_every": eval_every, "seed": seed, "world_size": ctx.world_size,
-                 "parameters": {name: list(p.shape) for name, p in model.named_parameters()}, **(run_info or {})}
+                 "parameters": {name: list(p.shape) for name, p in model.named_parameters()}, **(run_info or {}),
+                 **({"lr_scales": scales} if any(v != 1.0 for v in scales.values()) else {})}
 
     torch.manual_seed(seed)  # dropout masks
     gen = torch.Generator().manual_seed(seed)  # batch order
     model.to(device).train()
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if decay_all:
-        groups = [{"params": trainable, "weight_decay": weight_decay}]
-    else:
-        groups = [{"params": [p for p in trainable if p.dim() >= 2], "weight_decay": weight_decay},
-                  {"params": [p for p in trainable if p.dim() < 2], "weight_decay": 0.0}]
-    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=lr, betas=betas, fused=fused)
+    groups = {}  # (decayed, lr scale) -> param group: decayed matrices (or all, if decay_all) first, then vectors
+    for name, p in sorted(((n, p) for n, p in model.named_parameters() if p.requires_grad),
+                          key=lambda named: not (decay_all or named[1].dim() >= 2)):
+        decayed, scale = decay_all or p.dim() >= 2, float(scales.get(name, 1.0))
+        groups.setdefault((decayed, scale), {"params": [], "lr_scale": scale,
+                                             "weight_decay": weight_decay / scale if decayed else 0.0})["params"].append(p)
+    opt = torch.optim.AdamW(list(groups.values()), lr=lr, betas=betas, fused=fused)
 
     history = History(bytes_per_token=bytes_per_token)
     running, n_running, done, tokens = 0.0, 0, 0, 0
@@ -285,11 +290,13 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
     bar = tqdm(total=steps, initial=done, desc=desc, disable=not progress or not ctx.is_main, leave=False,
                miniters=max(1, steps // 25), mininterval=0.5)
     updating = False  # True while the weights and the optimizer are being changed
+    base_lr = lr_at(done - 1, lr, warmup_steps, steps, min_lr) if done else lr  # the schedule's value, unscaled
     try:
         with threads:
             for step in range(done, steps):
+                base_lr = lr_at(step, lr, warmup_steps, steps, min_lr)
                 for group in opt.param_groups:
-                    group["lr"] = lr_at(step, lr, warmup_steps, steps, min_lr)
+                    group["lr"] = base_lr * group.get("lr_scale", 1.0)  # old checkpoints' groups have no lr_scale
                 batch = _to_device(next_batch(step, gen), device)
                 n_tokens = batch[0].numel()
                 with autocast:
@@ -313,7 +320,7 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
                 bar.update(1)
                 if done % eval_every == 0 or done == steps:
                     _record(**record, step=done, tokens=tokens, train_loss=running / n_running,
-                            lr=opt.param_groups[0]["lr"])
+                            lr=base_lr)
                     running, n_running = 0.0, 0
                     bar.set_postfix(train=f"{history.train_loss[-1]:.3f}", val=f"{history.val_loss[-1]:.3f}",
                                     refresh=False)
@@ -327,7 +334,7 @@ def train_loop(model, next_batch, loss_fn, steps: int, *, lr: float, min_lr: flo
             checkpoint()  # resumable from exactly this step
         warnings.warn(f"training interrupted after {done} steps; returning the history so far.", stacklevel=3)
         if n_running:
-            _record(**record, step=done, tokens=tokens, train_loss=running / n_running, lr=opt.param_groups[0]["lr"])
+            _record(**record, step=done, tokens=tokens, train_loss=running / n_running, lr=base_lr)
     finally:
         bar.close()
     model.eval()

@@ -29,6 +29,12 @@ def test_learning_rate_rules():
     single = sweep_config("default", lr_rule="constant")
     assert {width_lr(single, w) for w in single.widths} == {single.lr}
     assert all(cfg.tokens / n >= 20 for n in (12 * cfg.n_layer * w * w for w in cfg.widths)), "D/N >= 20"
+    live = sweep_config("live")
+    ns = [n_params(w, 114, live) for w in live.widths]
+    assert len(live.widths) >= 6 and max(ns) / min(ns) >= 10, "at least 6 sizes over a decade of N"
+    assert live.n_layer >= 2 and live.context_length >= 64
+    mup = sweep_config("default", parametrization="mup")
+    assert {width_lr(mup, w) for w in mup.widths} == {mup.lr}, "under muP the model scales each layer's rate"
     for w in (16, 24, 40, 56, 64):
         assert w % cfg.n_head(w) == 0
 

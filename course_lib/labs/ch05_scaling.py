@@ -33,7 +33,7 @@ from ..scaling import (BESIROGLU_2024, HOFFMANN_2022, HOFFMANN_2022_UNROUNDED, K
                        ProductFormFit, fit_power_law, fit_product_form, isoflop_curve, training_flops)
 from ..compute import tokens_for_flops
 from ..validation import check_int, check_nonnegative, check_positive, check_positive_array
-from .figures import figure_png
+from .figures import wire_widget
 
 __all__ = [
     "LAWS", "get_law", "ExplorerState", "explorer_state", "plot_explorer", "explorer_widget",
@@ -402,27 +402,6 @@ def plot_power_law(demo: PowerLawState, ax=None):
 # ----------------------------------------------------------------------------- widgets
 
 
-def _wire(box, controls, update, draw, figure, plot: bool, **parts):
-    """Give ``box`` its ``update`` (the numbers and text) and ``redraw`` (also ``figure`` = ``draw(state)``).
-
-    Each control calls ``redraw`` when it is released; the figure is drawn once now unless
-    ``plot`` is false. ``parts`` (sliders, text) become attributes of ``box``.
-    """
-    def redraw(*_):
-        state = update()
-        if plot:
-            figure.value = figure_png(draw(state), tight=False)
-        return state
-
-    for control in controls:
-        control.observe(redraw, names="value")
-    redraw()
-    box.update, box.redraw, box.figure = update, redraw, figure
-    for name, part in parts.items():
-        setattr(box, name, part)
-    return box
-
-
 def explorer_widget(N: float = 1e9, D: float = 2e10, C: float = 1e21, law: str = "Hoffmann et al. 2022 (printed)",
                     plot: bool = True):
     """Sliders for N, D and C (log scale) and a law menu, showing ``explorer_state`` and ``plot_explorer``.
@@ -454,7 +433,7 @@ def explorer_widget(N: float = 1e9, D: float = 2e10, C: float = 1e21, law: str =
         return state
 
     box = widgets.VBox([widgets.HBox([n_slider, d_slider]), widgets.HBox([c_slider, law_menu]), text, figure])
-    return _wire(box, (n_slider, d_slider, c_slider, law_menu), update, plot_explorer, figure, plot,
+    return wire_widget(box, (n_slider, d_slider, c_slider, law_menu), update, plot_explorer, figure, plot,
                  n_slider=n_slider, d_slider=d_slider, c_slider=c_slider, law_menu=law_menu, text=text)
 
 
@@ -489,5 +468,5 @@ def power_law_widget(exponent: float = 0.3, floor: float = 1.7, plot: bool = Tru
         return demo
 
     box = widgets.VBox([widgets.HBox([k_slider, e_slider]), text, figure])
-    return _wire(box, (k_slider, e_slider), update, plot_power_law, figure, plot, k_slider=k_slider,
+    return wire_widget(box, (k_slider, e_slider), update, plot_power_law, figure, plot, k_slider=k_slider,
                  e_slider=e_slider, text=text)

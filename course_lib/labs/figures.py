@@ -22,3 +22,24 @@ def figure_png(fig, dpi: int = 72, tight: bool = True) -> bytes:
     finally:
         plt.close(fig)
     return buf.getvalue()
+
+
+def wire_widget(box, controls, update, draw, figure, plot: bool, **parts):
+    """Give ``box`` its ``update`` (the numbers and text) and ``redraw`` (also ``figure`` = ``draw(state)``).
+
+    Each control calls ``redraw`` when it is released; the figure is drawn once now unless
+    ``plot`` is false. ``parts`` (sliders, text) become attributes of ``box``.
+    """
+    def redraw(*_):
+        state = update()
+        if plot:
+            figure.value = figure_png(draw(state), tight=False)
+        return state
+
+    for control in controls:
+        control.observe(redraw, names="value")
+    redraw()
+    box.update, box.redraw, box.figure = update, redraw, figure
+    for name, part in parts.items():
+        setattr(box, name, part)
+    return box

@@ -16,7 +16,13 @@ The package, in the order the chapters use it:
     parallel -> run_in_processes: independent runs side by side, one process each;
                 make_executor, run_with_submitit: the same runs as submitit jobs (SLURM or local)
     isoflop  -> isoflop_curve, fit_isoflop_minimum, plan_isoflop, run_isoflop (Hoffmann approach 2)
+    grid     -> GridConfig, GRID_PRESETS, grid_config, run_grid, load_grid: the N x D grid (budgets
+                or token counts, learning-rate brackets, seeds, repeated data), resumable
+    uncertainty -> seed_spread, bootstrap_prediction (PredictionInterval), case_resamples
+    approaches  -> approach1 (envelope), approach2 (IsoFLOP parabolas), approach3 (parametric fit),
+                bootstrap_exponents, loss_interval, mean_over_seeds: Hoffmann's three approaches on a grid
     __main__ -> python -m course_lib.scaling sweep --preset tiny --out results.json
+                python -m course_lib.scaling grid --preset tiny --out grid.json
 
 Every public name of the submodules is importable from ``course_lib.scaling`` itself.
 
@@ -29,9 +35,13 @@ from .fits import (ChinchillaFit, FloorPowerLawFit, PowerLawFit, ProductFormFit,
 from .isoflop import IsoFLOPFit, fit_budgets, fit_isoflop_minimum, isoflop_curve, plan_isoflop, run_isoflop
 from .laws import (BESIROGLU_2024, HOFFMANN_2022, HOFFMANN_2022_UNROUNDED, KAPLAN_2020, KAPLAN_2020_JOINT, PF_DAY,
                    ChinchillaLaw, KaplanLaw)
-from .parallel import make_executor, run_in_processes, run_with_submitit
+from .approaches import (APPROACHES, approach1, approach2, approach3, bootstrap_exponents, loss_interval,
+                         mean_over_seeds)
+from .grid import GRID_PRESETS, GridConfig, grid_config, load_grid, point_key, run_grid
+from .parallel import make_executor, run_in_processes, run_tasks, run_with_submitit
 from .records import machine, write_json
 from .sweep import PRESETS, SweepConfig, char_data, load_sweep, n_params, run_sweep, sweep_config, train_one, width_lr
+from .uncertainty import PredictionInterval, bootstrap_prediction, case_resamples, seed_spread
 
 __all__ = [
     # laws
@@ -44,5 +54,9 @@ __all__ = [
     "isoflop_curve", "IsoFLOPFit", "fit_isoflop_minimum", "plan_isoflop", "run_isoflop", "fit_budgets",
     # the runner
     "SweepConfig", "PRESETS", "sweep_config", "width_lr", "n_params", "char_data", "train_one", "run_sweep",
-    "load_sweep", "run_in_processes", "make_executor", "run_with_submitit",
+    "load_sweep", "run_in_processes", "run_tasks", "make_executor", "run_with_submitit",
+    # the grid, its uncertainty, Hoffmann's approaches
+    "GridConfig", "GRID_PRESETS", "grid_config", "run_grid", "load_grid", "point_key",
+    "seed_spread", "PredictionInterval", "bootstrap_prediction", "case_resamples",
+    "APPROACHES", "approach1", "approach2", "approach3", "bootstrap_exponents", "loss_interval", "mean_over_seeds",
 ]

@@ -1,8 +1,10 @@
-"""``python -m course_lib.scaling sweep [options]``: the live scaling sweep from the command line.
+"""``python -m course_lib.scaling sweep|grid [options]``: the scaling experiments from the command line.
 
-Trains character-level GPTs of several widths (``course_lib.scaling.sweep.run_sweep``),
-fits ln L against ln N on all but the largest, predicts the largest, and writes every run
-to JSON as it finishes; rerun the same command to resume an interrupted sweep.
+``sweep`` trains character-level GPTs of several widths (``course_lib.scaling.sweep.run_sweep``),
+fits ln L against ln N on all but the largest and predicts the largest; ``grid`` trains an
+N x D grid (``course_lib.scaling.grid.run_grid``: budgets or token counts, learning-rate
+brackets, seeds). Both write every run to JSON as it finishes; rerun the same command to
+resume an interrupted one.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import argparse
 import pathlib
 import sys
 
+from .grid import GRID_PRESETS, grid_config, run_grid
 from .sweep import PRESETS, run_sweep, sweep_config
 
 __all__ = ["main"]
@@ -45,6 +48,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--context-length", type=int, default=None)
     s.add_argument("--seed", type=int, default=None)
     s.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    _common(s)
+    g = sub.add_parser("grid", help="train an N x D grid of models (budgets or token counts), write JSON",
+                       description="Train the points of an N x D grid: each width at D = C / 6N tokens for every "
+                                   "budget C (or a rectangle of token counts), optionally several learning rates "
+                                   "and seeds. Finished runs are saved after each one; rerun the same command to "
+                                   "resume.")
+    g.add_argument("--preset", default="default", help=f"one of {sorted(GRID_PRESETS)} (default: default)")
+    g.add_argument("--out", default=None, help="JSON file to write (default: results_grid_<preset>.json)")
+    g.add_argument("--widths", type=_int_list, default=None, help="comma-separated d_model values")
+    g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    _common(g)
+    return parser
+
+
+def _common(s) -> None:
+    """Options the sweep and the grid share: where the runs train, resuming, progress."""
     s.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads per model (default: 1; 0 keeps torch's own choice)")
     s.add_argument("--jobs", type=int, default=1,
@@ -58,7 +77,6 @@ def _parser() -> argparse.ArgumentParser:
                        help="keep finished runs found in --out (the default)")
     group.add_argument("--fresh", dest="resume", action="store_false", help="ignore and overwrite --out")
     s.add_argument("--no-progress", action="store_true", help="no progress bars")
-    return parser
 
 
 def _report(result: dict, out: pathlib.Path) -> None:
@@ -73,6 +91,11 @@ def _report(result: dict, out: pathlib.Path) -> None:
               f"R^2 = {result['r2']:.4f}")
         print(f"largest model: predicted {result['predicted_largest_loss']:.4f}, measured "
               f"{result['runs'][-1]['val_loss']:.4f}, relative error {100 * result['holdout_rel_error']:.2f}%")
+        if result.get("floor_fit"):
+            f = result["floor_fit"]
+            print(f"with a floor: L = {f['floor']:.4g} + {f['coefficient']:.4g} * N^{f['exponent']:.4f}, predicted "
+                  f"{f['predicted_largest_loss']:.4f}, relative error {100 * f['holdout_rel_error']:.2f}%")
+        print(f"naive guess (the second-largest model's loss): relative error {100 * result['naive_rel_error']:.2f}%")
     if result.get("other_runs"):
         print(f"{len(result['other_runs'])} finished run(s) of other widths kept in {out} (not fitted): "
               f"widths {', '.join(str(r['width']) for r in result['other_runs'])}")
@@ -87,10 +110,43 @@ def _executor_options(args) -> dict:
     return options
 
 
+def _report_grid(result: dict, out: pathlib.Path) -> None:
+    print(f"{result['trained_runs']} runs trained, {result['resumed_runs']} resumed from {out}; "
+          f"{len(result['runs'])} in the file, {result['planned']} planned, complete: {result['complete']}")
+    for r in result["runs"]:
+        print(f"  width {r['width']:4d}  N {r['N']:>10,}  D {r['D']:>11,}  C {r['flops']:9.3g}  lr {r['lr']:.2e}  "
+              f"seed {r['seed']}  epochs {r['epochs']:4.2f}  val loss {r['val_loss']:.4f}  {r['seconds']:6.1f} s")
+    print(f"training time {result['seconds']:.1f} s wall, {result['cpu_seconds']:.1f} s CPU "
+          f"(this invocation {result['wall_seconds']:.1f} s wall); wrote {out}")
+
+
+def _main_grid(args, argv) -> int:
+    out = pathlib.Path(args.out or f"results_grid_{args.preset}.json")
+    try:
+        config = grid_config(args.preset, widths=args.widths)
+        if args.device != "auto":
+            from dataclasses import replace
+
+            config = replace(config, model=replace(config.model, device=args.device))
+        result = run_grid(config, out, resume=args.resume, progress=not args.no_progress, threads=args.threads or None,
+                          jobs=args.jobs, executor=args.executor, executor_options=_executor_options(args),
+                          command="python -m course_lib.scaling " + " ".join(argv))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished runs are saved in {out}; rerun the same command to resume.", file=sys.stderr)
+        return 130
+    _report_grid(result, out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m course_lib.scaling sweep [options]``; returns the exit status."""
+    """``python -m course_lib.scaling sweep|grid [options]``; returns the exit status."""
     args = _parser().parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
+    if args.cmd == "grid":
+        return _main_grid(args, argv)
     out = pathlib.Path(args.out or f"results_scaling_{args.preset}.json")
     try:
         config = sweep_config(

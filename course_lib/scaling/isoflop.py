@@ -86,7 +86,8 @@ def fit_isoflop_minimum(N, L) -> IsoFLOPFit:
     if len(np.unique(lx)) < 3:
         raise ValueError("need at least 3 different N to fit a parabola.")
     c2, c1, c0 = np.polyfit(lx, L, 2)
-    if c2 <= 0:
+    # a straight line fitted as a parabola gets c2 = +-1e-17 from rounding: no U either
+    if c2 <= 1e-9 * max(abs(c1), abs(c0), 1e-300) / max(np.ptp(lx), 1.0):
         raise ValueError(
             "these points do not form a U (the fitted parabola opens downwards), so there is no minimum. "
             "Add sizes on both sides of the best one."

@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable
 
 from ..validation import check_int
 
-__all__ = ["run_in_processes", "make_executor", "run_with_submitit"]
+__all__ = ["run_tasks", "run_in_processes", "make_executor", "run_with_submitit"]
 
 
 def run_in_processes(fn: Callable[..., Any], tasks: Iterable[tuple], jobs: int, on_result: Callable[[Any], None]) -> None:
@@ -89,3 +89,26 @@ def run_with_submitit(fn: Callable[..., Any], tasks: Iterable[tuple], executor, 
             if not job.done():
                 job.cancel(check=False)
         raise
+
+
+def run_tasks(fn: Callable[..., Any], tasks: list[tuple], on_result: Callable[[Any], None], *, jobs: int = 1,
+              executor: str | None = None, folder=None, executor_options: dict | None = None) -> None:
+    """Call ``fn(*task)`` for every task, here, in ``jobs`` processes, or as submitit jobs.
+
+    ``executor`` None: in this process one after the other when ``jobs == 1`` (or one task),
+    else ``run_in_processes``; ``"local"`` or ``"slurm"``: ``run_with_submitit`` with
+    ``make_executor(executor, folder, **executor_options)``. ``on_result(value)`` is called
+    as each task ends, in the order they finish. The sweep and the grid both run through here.
+    """
+    if executor not in (None, "local", "slurm"):
+        raise ValueError(f"executor must be 'local' or 'slurm' (or None: this machine), got {executor!r}.")
+    jobs = check_int(jobs, "jobs (models trained at once)", minimum=1)
+    if not tasks:
+        return
+    if executor is not None:
+        run_with_submitit(fn, tasks, make_executor(executor, folder, **(executor_options or {})), on_result)
+    elif jobs == 1 or len(tasks) == 1:
+        for task in tasks:
+            on_result(fn(*task))
+    else:
+        run_in_processes(fn, tasks, jobs, on_result)

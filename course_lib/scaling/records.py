@@ -5,12 +5,13 @@ that is not a sweep.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import json
 import os
 import pathlib
 import platform
 
-__all__ = ["load_sweep", "write_json", "machine"]
+__all__ = ["load_sweep", "write_json", "machine", "check_writable", "utc_now"]
 
 
 def machine() -> dict:
@@ -47,3 +48,21 @@ def write_json(path: pathlib.Path, data: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     os.replace(tmp, path)
+
+
+def utc_now() -> str:
+    """The time now in UTC, ISO 8601 to the second (a run's ``finished``, a file's ``date``)."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def check_writable(path: pathlib.Path) -> None:
+    """Refuse, before any training, an output path that cannot be written."""
+    if path.exists() and path.is_dir():
+        raise ValueError(f"{path} is a folder; give a file name for the results, e.g. {path / 'sweep.json'}.")
+    probe = path.with_name(path.name + ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"cannot write the results to {path} ({err.strerror or err}); choose another --out.") from None

@@ -15,16 +15,16 @@ Units: N in non-embedding parameters (``GPT.num_params()``), D in training token
 """
 from __future__ import annotations
 
-import datetime as _dt
+import functools
 import pathlib
 import time
 from dataclasses import asdict, dataclass, fields, replace
 
 from ..compute import training_flops
 from ..validation import check_fraction, check_int, check_positive
-from .fits import fit_power_law
-from .parallel import make_executor, run_in_processes, run_with_submitit
-from .records import load_sweep, machine, write_json
+from .fits import fit_power_law, fit_power_law_with_floor
+from .parallel import run_tasks
+from .records import check_writable, load_sweep, machine, utc_now, write_json
 
 __all__ = [
     "SweepConfig",
@@ -70,6 +70,9 @@ class SweepConfig:
         seed: seeds initialisation and batch order.
         device: "cpu", "cuda", "mps" (``run_sweep`` resolves "auto" before it starts).
         precision: "float32", or "bfloat16" autocast (for a GPU; ``train_loop``).
+        parametrization: ``"standard"`` (GPT-2's initialisation; the lr follows ``lr_rule``)
+            or ``"mup"``: the maximal-update parametrisation (``course_lib.mup``) with base
+            width ``lr_base_width``; every width then takes ``lr`` and muP scales each layer's.
     """
 
     widths: tuple[int, ...] = (24, 32, 40, 48, 64)
@@ -90,6 +93,7 @@ class SweepConfig:
     seed: int = 0
     device: str = "cpu"
     precision: str = "float32"
+    parametrization: str = "standard"
 
     def __post_init__(self):
         widths = tuple(self.widths)
@@ -113,6 +117,8 @@ class SweepConfig:
             raise ValueError(f"lr_rule must be 'inverse_width' or 'constant', got {self.lr_rule!r}.")
         check_fraction(self.warmup_fraction, "warmup_fraction", allow_zero=True)
         check_fraction(self.val_fraction, "val_fraction")
+        if self.parametrization not in ("standard", "mup"):
+            raise ValueError(f"parametrization must be 'standard' or 'mup', got {self.parametrization!r}.")
         if self.precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision must be 'float32' or 'bfloat16', got {self.precision!r}.")
         if self.max_chars is not None:
@@ -150,6 +156,11 @@ class SweepConfig:
 PRESETS = {
     # The chapter's live experiment: a few minutes on 2 CPU cores.
     "default": SweepConfig(),
+    # The grid's family (course_lib.scaling.grid): six widths (N from 14k to 394k), 2 layers, 64
+    # characters of context, 2M characters each, lr = 2e-3 * 128 / width (data/lr_bracket.json);
+    # about 2.5 minutes on 2 cores with jobs=2. Its largest model beats gzip -9.
+    "live": SweepConfig(widths=(24, 32, 48, 64, 96, 128), n_layer=2, context_length=64, batch_size=8,
+                        tokens=2_000_000, lr=2e-3, lr_base_width=128),
     # A few seconds: for tests and for checking that the command works.
     "tiny": SweepConfig(widths=(8, 12, 16), n_layer=1, context_length=32, batch_size=8, tokens=8 * 32 * 40,
                         eval_tokens=4096, lr=1e-2, lr_base_width=8, max_chars=200_000),
@@ -185,9 +196,10 @@ def width_lr(config: SweepConfig, width: int) -> float:
 
     ``"inverse_width"``: ``lr * lr_base_width / width`` (a wider model takes smaller steps: a
     heuristic inspired by, but not, muP, which also changes the initialisation and per-layer
-    rates); ``"constant"``: ``lr`` for every width.
+    rates); ``"constant"``: ``lr`` for every width. Under muP (``config.parametrization``)
+    every width takes ``lr``: the model's own per-layer scales (``GPT.lr_scales``) do the rest.
     """
-    if config.lr_rule == "constant":
+    if config.lr_rule == "constant" or config.parametrization == "mup":
         return config.lr
     return config.lr * config.lr_base_width / width
 
@@ -197,7 +209,9 @@ def _model(config: SweepConfig, width: int, vocab_size: int):
 
     width = check_int(width, "width (d_model)", minimum=1)
     return GPT(GPTConfig(vocab_size=vocab_size, context_length=config.context_length, n_layer=config.n_layer,
-                         n_head=config.n_head(width), d_model=width))
+                         n_head=config.n_head(width), d_model=width,
+                         **({"mup_base_width": config.lr_base_width, "mup_base_head_dim": config.head_dim}
+                            if config.parametrization == "mup" else {})))
 
 
 def n_params(width: int, vocab_size: int, config: SweepConfig | None = None) -> int:
@@ -219,10 +233,6 @@ def char_data(max_chars: int | None = 1_000_000, val_fraction: float = 0.1):
     tok = CharTokenizer(text)  # the vocabulary of the whole text, so validation never has unknown characters
     train_ids, val_ids = train_val_split(encode_to_tensor(tok, text), val_fraction)
     return train_ids, val_ids, tok.vocab_size
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def train_one(config: SweepConfig, width: int, data, *, steps: int | None = None, progress: bool = False) -> dict:
@@ -284,20 +294,26 @@ def train_one(config: SweepConfig, width: int, data, *, steps: int | None = None
         "cpu_seconds": cpu_seconds,
         "threads": torch.get_num_threads(),
         "device": str(next(model.parameters()).device),
-        "finished": _now(),
+        "finished": utc_now(),
     }
 
 
 # ----------------------------------------------------------------------------- the resumable sweep
 
 
-def _train_in_worker(config: SweepConfig, width: int, threads: int | None) -> dict:
-    """One ``train_one`` in a worker process (its own data and thread count; tqdm off)."""
+@functools.lru_cache(maxsize=2)
+def cached_char_data(max_chars: int | None, val_fraction: float):
+    """``char_data`` computed once per process (the runs of a sweep or grid share it; do not modify it)."""
+    return char_data(max_chars, val_fraction)
+
+
+def _train_in_worker(config: SweepConfig, width: int, threads: int | None, progress: bool = False) -> dict:
+    """One ``train_one``, here or in a worker process (its own thread count; a bar only if ``progress``)."""
     import torch
 
     if threads is not None:
         torch.set_num_threads(threads)
-    return train_one(config, width, char_data(config.max_chars, config.val_fraction))
+    return train_one(config, width, cached_char_data(config.max_chars, config.val_fraction), progress=progress)
 
 
 def _resume_key(config_dict: dict) -> dict:
@@ -314,7 +330,7 @@ def _summarise(runs: list[dict]) -> dict:
     import numpy as np
 
     out = {"exponent": None, "coefficient": None, "r2": None, "holdout_rel_error": None,
-           "predicted_largest_loss": None, "fit_all": None}
+           "predicted_largest_loss": None, "fit_all": None, "floor_fit": None, "naive_rel_error": None}
     if len(runs) < 3:
         return out
     runs = sorted(runs, key=lambda r: r["N"])
@@ -325,7 +341,13 @@ def _summarise(runs: list[dict]) -> dict:
     fit_all = fit_power_law(N, L)
     out.update(exponent=fit.exponent, coefficient=fit.coefficient, r2=fit.r2,
                predicted_largest_loss=pred, holdout_rel_error=abs(pred - L[-1]) / L[-1],
-               fit_all={"exponent": fit_all.exponent, "coefficient": fit_all.coefficient, "r2": fit_all.r2})
+               fit_all={"exponent": fit_all.exponent, "coefficient": fit_all.coefficient, "r2": fit_all.r2},
+               naive_rel_error=abs(L[-2] - L[-1]) / L[-1])
+    if len(runs) >= 5:  # L = E' + A N^-alpha: at one D for every size, Chinchilla's B / D^beta is a constant in E'
+        floor = fit_power_law_with_floor(N[:-1], L[:-1])
+        pred = float(floor.predict(N[-1]))
+        out["floor_fit"] = {"floor": floor.floor, "coefficient": floor.coefficient, "exponent": floor.exponent,
+                            "r2": floor.r2, "predicted_largest_loss": pred, "holdout_rel_error": abs(pred - L[-1]) / L[-1]}
     return out
 
 
@@ -345,19 +367,6 @@ def _finished_runs(config: SweepConfig, path: pathlib.Path | None, resume: bool)
             "Pass --fresh (resume=False) to overwrite it, or choose another --out."
         )
     return {r["width"]: r for r in old["runs"] + old.get("other_runs", [])}
-
-
-def _check_writable(path: pathlib.Path) -> None:
-    """Refuse, before any training, an output path that cannot be written."""
-    if path.exists() and path.is_dir():
-        raise ValueError(f"{path} is a folder; give a file name for the results, e.g. {path / 'sweep.json'}.")
-    probe = path.with_name(path.name + ".tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe.write_text("")
-        probe.unlink()
-    except OSError as err:
-        raise ValueError(f"cannot write the results to {path} ({err.strerror or err}); choose another --out.") from None
 
 
 def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = True, progress: bool = True,
@@ -421,7 +430,7 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
     config = replace(config, device=pick_device(config.device).type)
     path = pathlib.Path(out) if out is not None else None
     if path is not None:
-        _check_writable(path)
+        check_writable(path)
     found = _finished_runs(config, path, resume)
     done = {w: r for w, r in found.items() if w in config.widths}
     kept = [r for w, r in found.items() if w not in config.widths]  # other widths: kept in the file, not fitted
@@ -431,7 +440,7 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
         "command": command or "course_lib.scaling.run_sweep",
         "config": config.to_dict(),
         "machine": machine(),
-        "date": _now(),
+        "date": utc_now(),
         "units": {"N": "non-embedding parameters", "D": "training tokens (characters)", "val_loss": "nats per token",
                   "flops": "FLOPs, 6 N D", "seconds": "wall-clock seconds on this machine"},
         "complete": False,
@@ -449,7 +458,7 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
         result["seconds"] = sum(r["seconds"] for r in result["runs"])
         result["cpu_seconds"] = sum(r.get("cpu_seconds", 0.0) for r in result["runs"])
         result["wall_seconds"] = time.perf_counter() - started
-        result["date"] = _now()
+        result["date"] = utc_now()
         if path is not None:
             write_json(path, result)
 
@@ -470,19 +479,12 @@ def run_sweep(config: SweepConfig | None = None, out=None, *, resume: bool = Tru
         bar = tqdm(total=len(config.widths), initial=len(done), desc="scaling sweep", unit="run",
                    disable=not progress)
         try:
-            if executor is not None and todo:
-                folder = (path.parent if path is not None else pathlib.Path.cwd()) / "submitit"
-                tasks = [(config, w, threads) for w in sorted(todo, reverse=True)]
-                run_with_submitit(_train_in_worker, tasks, make_executor(executor, folder, **(executor_options or {})),
-                                  finished)
-            elif jobs == 1 or len(todo) <= 1:
-                data = char_data(config.max_chars, config.val_fraction) if todo else None
-                for width in todo:
-                    finished(train_one(config, width, data, progress=progress))
-            else:
-                # the largest first, so that the slowest run starts at once
-                tasks = [(config, w, threads) for w in sorted(todo, reverse=True)]
-                run_in_processes(_train_in_worker, tasks, jobs, finished)
+            folder = (path.parent if path is not None else pathlib.Path.cwd()) / "submitit"
+            here = jobs == 1 and executor is None  # in this process, in the order given; else the largest first,
+            order = todo if here else sorted(todo, reverse=True)  # so that the slowest run starts at once
+            tasks = [(config, w, threads, progress and here) for w in order]
+            run_tasks(_train_in_worker, tasks, finished, jobs=jobs, executor=executor, folder=folder,
+                      executor_options=executor_options)
         finally:
             bar.close()
     save()
