@@ -26,6 +26,24 @@ __all__ = ["SweepFitState", "sweep_fit_state", "plot_sweep_fit", "sweep_fit_widg
            "ApproachState", "approach_state", "plot_approach", "approach_widget"]
 
 
+def _shown_in(text, compute):
+    """A widget's ``update``: ``compute()``'s state, its ``summary()`` shown in ``text``; a choice
+    that cannot be computed shows the ValueError's advice and returns the last good state."""
+    last = {}
+
+    def update(*_):
+        try:
+            state = compute()
+        except ValueError as err:
+            text.value = f"<pre>{err}</pre>"
+            return last.get("state")
+        last["state"] = state
+        text.value = f"<pre>{state.summary()}</pre>"
+        return state
+
+    return update
+
+
 @dataclass(frozen=True)
 class SweepFitState:
     """A fit to some sizes of a sweep and its prediction for the largest.
@@ -118,18 +136,9 @@ def sweep_fit_widget(runs: list[dict], *, seed_rel_sd: float = 0.0, plot: bool =
     floor_toggle = widgets.ToggleButtons(options=["with floor", "pure power law"], value="with floor")
     seed_slider = widgets.IntSlider(value=0, min=0, max=20, description="resample", continuous_update=False)
     text, figure = widgets.HTML(), widgets.Image(format="png")
-    last = {}
-
-    def update(*_):
-        try:
-            state = sweep_fit_state(runs, sizes.value, floor=floor_toggle.value == "with floor",
-                                    seed_rel_sd=seed_rel_sd, resample_seed=seed_slider.value, n_boot=300)
-        except ValueError as err:
-            text.value = f"<pre>{err}</pre>"
-            return last.get("state")
-        last["state"] = state
-        text.value = f"<pre>{state.summary()}</pre>"
-        return state
+    update = _shown_in(text, lambda: sweep_fit_state(runs, sizes.value, floor=floor_toggle.value == "with floor",
+                                                     seed_rel_sd=seed_rel_sd, resample_seed=seed_slider.value,
+                                                     n_boot=300))
 
     def draw(state):
         return plot_sweep_fit(state if state is not None else sweep_fit_state(runs, n_boot=200))
@@ -225,17 +234,8 @@ def approach_widget(runs: list[dict], *, plot: bool = True):
                                      description="budgets", rows=len(all_budgets))
     seed_slider = widgets.IntSlider(value=0, min=0, max=20, description="resample", continuous_update=False)
     text, figure = widgets.HTML(), widgets.Image(format="png")
-    last = {}
-
-    def update(*_):
-        try:
-            state = approach_state(runs, approach_buttons.value, budgets.value, resample_seed=seed_slider.value)
-        except ValueError as err:
-            text.value = f"<pre>{err}</pre>"
-            return last.get("state")
-        last["state"] = state
-        text.value = f"<pre>{state.summary()}</pre>"
-        return state
+    update = _shown_in(text, lambda: approach_state(runs, approach_buttons.value, budgets.value,
+                                                    resample_seed=seed_slider.value))
 
     def draw(state):
         return plot_approach(state if state is not None else approach_state(runs), runs)

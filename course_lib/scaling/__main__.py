@@ -120,25 +120,34 @@ def _report_grid(result: dict, out: pathlib.Path) -> None:
           f"(this invocation {result['wall_seconds']:.1f} s wall); wrote {out}")
 
 
-def _main_grid(args, argv) -> int:
-    out = pathlib.Path(args.out or f"results_grid_{args.preset}.json")
+def _run(out: pathlib.Path, train, report) -> int:
+    """``report(train(), out)``, with the command line's exit statuses: 2 for a ValueError, 130 for Ctrl-C."""
     try:
-        config = grid_config(args.preset, widths=args.widths)
-        if args.device != "auto":
-            from dataclasses import replace
-
-            config = replace(config, model=replace(config.model, device=args.device))
-        result = run_grid(config, out, resume=args.resume, progress=not args.no_progress, threads=args.threads or None,
-                          jobs=args.jobs, executor=args.executor, executor_options=_executor_options(args),
-                          command="python -m course_lib.scaling " + " ".join(argv))
+        result = train()
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"\ninterrupted: finished runs are saved in {out}; rerun the same command to resume.", file=sys.stderr)
         return 130
-    _report_grid(result, out)
+    report(result, out)
     return 0
+
+
+def _main_grid(args, argv) -> int:
+    out = pathlib.Path(args.out or f"results_grid_{args.preset}.json")
+
+    def train():
+        config = grid_config(args.preset, widths=args.widths)
+        if args.device != "auto":
+            from dataclasses import replace
+
+            config = replace(config, model=replace(config.model, device=args.device))
+        return run_grid(config, out, resume=args.resume, progress=not args.no_progress, threads=args.threads or None,
+                        jobs=args.jobs, executor=args.executor, executor_options=_executor_options(args),
+                        command="python -m course_lib.scaling " + " ".join(argv))
+
+    return _run(out, train, _report_grid)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,24 +157,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "grid":
         return _main_grid(args, argv)
     out = pathlib.Path(args.out or f"results_scaling_{args.preset}.json")
-    try:
+
+    def train():
         config = sweep_config(
             args.preset, widths=args.widths, tokens=args.tokens, n_layer=args.n_layer, lr=args.lr,
             lr_base_width=args.lr_base_width, batch_size=args.batch_size, context_length=args.context_length,
             seed=args.seed, device=args.device, lr_rule="constant" if args.single_lr else None,
         )
-        result = run_sweep(config, out, resume=args.resume, progress=not args.no_progress,
-                           threads=args.threads or None, jobs=args.jobs, executor=args.executor,
-                           executor_options=_executor_options(args), command="python -m course_lib.scaling " + " ".join(argv))
-    except ValueError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished runs are saved in {out}; rerun the same command to resume.", file=sys.stderr)
-        return 130
-    _report(result, out)
-    return 0
+        return run_sweep(config, out, resume=args.resume, progress=not args.no_progress,
+                         threads=args.threads or None, jobs=args.jobs, executor=args.executor,
+                         executor_options=_executor_options(args), command="python -m course_lib.scaling " + " ".join(argv))
 
+    return _run(out, train, _report)
 
 if __name__ == "__main__":
     sys.exit(main())

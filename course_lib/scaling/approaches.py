@@ -29,7 +29,7 @@ import numpy as np
 from ..validation import check_fraction, check_int
 from .fits import fit_chinchilla_details, fit_power_law
 from .isoflop import fit_isoflop_minimum
-from .uncertainty import case_resamples
+from .uncertainty import case_resamples, same_point_groups
 
 __all__ = ["mean_over_seeds", "approach1", "approach2", "approach3", "APPROACHES", "bootstrap_exponents",
            "loss_interval"]
@@ -37,11 +37,8 @@ __all__ = ["mean_over_seeds", "approach1", "approach2", "approach3", "APPROACHES
 
 def mean_over_seeds(runs: list[dict]) -> list[dict]:
     """One run per (width, D, lr): ``val_loss`` averaged over seeds, ``n_seeds`` added; sorted by compute."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in runs:
-        groups.setdefault((r["width"], r["D"], round(r["lr"], 12)), []).append(r)
     out = []
-    for same in groups.values():
+    for same in same_point_groups(runs).values():
         out.append({**same[0], "val_loss": float(np.mean([r["val_loss"] for r in same])), "n_seeds": len(same)})
     return sorted(out, key=lambda r: (r["flops"], r["N"]))
 

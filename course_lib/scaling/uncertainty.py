@@ -23,7 +23,16 @@ import numpy as np
 from ..validation import check_fraction, check_int, check_nonnegative
 from .fits import check_paired, fit_power_law, fit_power_law_with_floor
 
-__all__ = ["seed_spread", "PredictionInterval", "bootstrap_prediction", "case_resamples"]
+__all__ = ["same_point_groups", "seed_spread", "PredictionInterval", "bootstrap_prediction", "case_resamples"]
+
+
+def same_point_groups(runs: list[dict]) -> dict[tuple, list[dict]]:
+    """Runs grouped by (width, D, lr): runs in one group differ only in their seed (D is ``D``,
+    or ``tokens`` for a run that has no ``D``), in the order given."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["width"], r.get("D", r.get("tokens")), round(r["lr"], 12)), []).append(r)
+    return groups
 
 
 def seed_spread(runs: list[dict], key: str = "val_loss") -> dict:
@@ -39,11 +48,9 @@ def seed_spread(runs: list[dict], key: str = "val_loss") -> dict:
         them, "per_group": [{"width", "D", "n", "mean", "sd"}]}``. ValueError if no group has
         two seeds.
     """
-    groups: dict[tuple, list[float]] = {}
-    for r in runs:
-        groups.setdefault((r["width"], r.get("D", r.get("tokens")), round(r["lr"], 12)), []).append(float(r[key]))
     per_group, ss, dof = [], 0.0, 0
-    for (width, d, _), values in sorted(groups.items()):
+    for (width, d, _), same in sorted(same_point_groups(runs).items()):
+        values = [float(r[key]) for r in same]
         if len(values) < 2:
             continue
         v = np.asarray(values)
