@@ -4,7 +4,6 @@ made, and the command that rebuilds it works (on the tiny recipe)."""
 import json
 import math
 import warnings
-from dataclasses import asdict
 
 import huggingface_hub.constants
 import pytest
@@ -21,7 +20,7 @@ from course_lib.course_model import (
     model_source,
 )
 from course_lib.generation import greedy_decode
-from course_lib.model import GPT, from_hf
+from course_lib.model import GPT, GPTConfig, from_hf
 
 PROMPTS = ["The quick brown fox", "def read_file(path):\n    with open(path) as f:\n"]
 
@@ -122,7 +121,8 @@ def test_training_record(folder, hf_and_tok):
         assert key in record, key
     assert record["command"] == REBUILD_COMMAND, "the record names the command that rebuilds the shipped folder"
     assert record["recipe"] == "full"
-    assert record["config"]["model"] == asdict(course_model.FULL.model)
+    # fields added to GPTConfig later (muP) take their defaults: the record still names the same model
+    assert GPTConfig(**record["config"]["model"]) == course_model.FULL.model
     assert set(record["versions"]) >= {"python", "torch", "transformers"}
     assert "sha256" in record["corpora"]["prose"] and "sha256" in record["corpora"]["code"]
     assert record["tokens_seen"] == record["steps"] * course_model.FULL.batch_size * course_model.FULL.model.context_length
