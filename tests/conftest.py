@@ -13,3 +13,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+REQUIRE_PRETRAINED = "COURSE_REQUIRE_PRETRAINED"
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """``(model, tokenizer)`` of the real pretrained model (``course_lib.pretrained``), fetched once if missing.
+
+    Skips, saying how to get the model, when it is neither cached nor fetchable (offline) --
+    unless ``$COURSE_REQUIRE_PRETRAINED`` is set (CI sets it), where a missing model fails.
+    """
+    import os
+
+    from course_lib.pretrained import PretrainedUnavailable, load_pretrained
+
+    try:
+        return load_pretrained(progress=False)
+    except PretrainedUnavailable as e:
+        if os.environ.get(REQUIRE_PRETRAINED):
+            raise
+        pytest.skip(f"the pretrained model is not available: {e}")
