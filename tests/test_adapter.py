@@ -5,6 +5,7 @@ import torch.nn as nn
 
 from course_lib.adapter import (
     as_batch,
+    check_fits_context,
     context_length_of,
     inference,
     is_hf_model,
@@ -91,3 +92,22 @@ def test_inference_switches_to_eval_and_back():
 def test_model_device():
     assert model_device(course_gpt()) == torch.device("cpu")
     assert model_device(lambda ids: ids) == torch.device("cpu")
+
+
+def test_a_prompt_longer_than_the_context_is_refused_with_the_limit_named():
+    gpt = course_gpt(context_length=8)
+    check_fits_context(gpt, 8)  # fits exactly
+    for model in (gpt, to_hf(gpt)):
+        with pytest.raises(ValueError, match="9 tokens but this model reads at most 8"):
+            check_fits_context(model, 9)
+    with pytest.raises(ValueError, match="the question has 5,000 tokens"):
+        check_fits_context(to_hf(course_gpt(context_length=256)), 5000, "the question")
+    check_fits_context(Table(), 10**6)  # no known limit: anything goes
+
+
+def test_the_real_models_limit_is_its_8192_positions(smollm2):
+    model, _ = smollm2
+    assert context_length_of(model) == 8192
+    check_fits_context(model, 8192)
+    with pytest.raises(ValueError, match="8,193 tokens but this model reads at most 8,192"):
+        check_fits_context(model, 8193)

@@ -27,3 +27,19 @@ def test_command_line_prints_ok_lines():
     out = subprocess.run([sys.executable, "-m", "course_lib.check_env"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "OK    torch" in out.stdout and "All set" in out.stdout
+
+
+def test_the_pretrained_model_line_is_informative_whether_cached_or_not(tmp_path, monkeypatch):
+    from course_lib import pretrained
+
+    monkeypatch.setenv(pretrained.CACHE_ENV, str(tmp_path / "empty"))
+    check = check_env._check_pretrained()
+    assert check.status == "INFO" and "python -m course_lib.pretrained fetch" in check.detail
+    assert "not cached" in check.detail and str(tmp_path / "empty") in check.detail
+    folder = tmp_path / "full" / pretrained.SMOLLM2.name
+    folder.mkdir(parents=True)
+    for name in pretrained.MODEL_FILES:
+        (folder / name).write_text("{}")
+    monkeypatch.setenv(pretrained.CACHE_ENV, str(tmp_path / "full"))
+    check = check_env._check_pretrained()
+    assert check.status == "INFO" and check.detail == f"cached in {folder}"

@@ -20,6 +20,7 @@ from course_lib.generation import (
     beam_search_beams,
     filter_logits,
     greedy_decode,
+    greedy_margins,
     next_token_distribution,
     sample,
 )
@@ -169,11 +170,36 @@ def test_model_adapter_gives_the_same_logits_for_both_kinds_of_model():
     ids = prompt(B=2, T=10)
     assert (model_logits(gpt, ids) - model_logits(hf, ids)).abs().max().item() < 1e-4
     assert context_length_of(gpt) == context_length_of(hf) == 64
-    # past the context length the prefix is cropped from the left
+    # past the context length the prefix is cropped from the left ...
     short = course_gpt(context_length=8)
     long_ids = prompt(T=20)
     assert torch.equal(next_token_logits(short, long_ids), short(long_ids[:, -8:])[0][:, -1])
-    assert greedy_decode(short, long_ids, 5).shape == (1, 25)
+    assert greedy_decode(short, prompt(T=6), 10).shape == (1, 16), "generating past the context crops"
+    # ... but a prompt that does not fit is refused before it reaches the model, the limit named
+    for model in (short, to_hf(short).eval()):
+        for decode in (lambda m: greedy_decode(m, long_ids, 5), lambda m: sample(m, long_ids, 5),
+                       lambda m: beam_search(m, long_ids, 2, 5)):
+            with pytest.raises(ValueError, match="20 tokens but this model reads at most 8"):
+                decode(model)
+
+
+def test_greedy_margins_say_how_clear_each_greedy_choice_was():
+    gpt = course_gpt(seed=3)
+    ids = prompt(T=5)
+    out = greedy_decode(gpt, ids, 12)[0]  # (17,)
+    margins = greedy_margins(gpt, out, 12)
+    assert margins.shape == (12,) and bool((margins > 0).all())
+    with torch.no_grad():
+        logits = gpt(out[None, :-1])[0][0, 4:]  # (12, V)
+    top2 = torch.topk(logits, 2).values
+    assert torch.allclose(margins, top2[:, 0] - top2[:, 1], atol=1e-5)
+    changed = out.clone()
+    changed[-1] = int(torch.topk(logits[-1], 2).indices[1])  # the runner-up instead of the best
+    assert greedy_margins(gpt, changed, 12)[-1] < 0
+    with pytest.raises(ValueError, match="one sequence"):
+        greedy_margins(gpt, torch.stack([out, out]), 12)
+    with pytest.raises(ValueError, match="n_new"):
+        greedy_margins(gpt, out, 17)
 
 
 def test_greedy_decode_matches_generate():

@@ -130,3 +130,32 @@ def test_bad_shapes_and_counts():
         lc.kv_cache_bytes(7e9, 100)
     with pytest.raises(ValueError, match="utilisation"):
         lc.decode_speed(LLAMA7, utilisation=0)
+
+
+def test_shape_of_reads_loaded_models():
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from course_lib.model import GPT, GPTConfig, to_hf
+
+    gpt = GPT(GPTConfig(vocab_size=50, context_length=32, n_layer=3, n_head=4, d_model=32))
+    shape = lc.shape_of(gpt)
+    assert (shape.n_layer, shape.d_model, shape.n_head, shape.n_kv_heads, shape.head_dim) == (3, 32, 4, 4, 8)
+    assert shape.n_params == sum(p.numel() for p in gpt.parameters())
+    hf_shape = lc.shape_of(to_hf(gpt))
+    assert (hf_shape.n_layer, hf_shape.d_model, hf_shape.n_head, hf_shape.n_kv_heads) == (3, 32, 4, 4)
+    torch.manual_seed(0)
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=50, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                                         num_attention_heads=8, num_key_value_heads=2, head_dim=16))
+    s = lc.shape_of(llama)
+    assert (s.n_head, s.n_kv_heads, s.head_dim, s.head_size) == (8, 2, 16, 16)  # head_dim set apart from 64 / 8
+    assert s.kv_bytes_per_token("float32") == 2 * 2 * 2 * 16 * 4
+    with pytest.raises(ValueError, match="config"):
+        lc.shape_of(object())
+
+
+def test_smollm2_in_the_table_matches_the_loaded_model(smollm2):
+    model, _ = smollm2
+    assert lc.shape_of(model) == lc.KNOWN_MODELS["SmolLM2-135M"]
+    # 2 x 30 layers x 3 KV heads x 64 x 4 bytes = 46,080 bytes per token in float32; 9 KV heads would be 3x
+    assert lc.KNOWN_MODELS["SmolLM2-135M"].kv_bytes_per_token("float32") == 46_080
