@@ -1,4 +1,4 @@
-"""``python -m course_grader PATH... --json OUT [--csv GRADEBOOK] [--timeout SECONDS]``: grade notebooks."""
+"""``python -m course_grader PATH... --json OUT [--csv GRADEBOOK] [--feedback DIR] [--roster FILE] [--jobs N] ...``."""
 import sys
 
 from course_grader.cli import main

@@ -1,201 +1,255 @@
-"""The grader's Jupyter kernel: run a notebook's cells with time limits; interrupt, restart, replay.
+"""The notebook's process, seen from the grader: start it, run cells, call functions; kill, restart, replay.
 
-:class:`_Kernel` wraps an ``nbclient.NotebookClient`` for one notebook. ``run(index)``
-executes one code cell with a time limit and answers ``"ok"``, ``"error"``, ``"timeout"``
-or ``"died"`` with the error text. A cell that runs past its limit is interrupted; a
-kernel that does not answer within ``PROBE_TIMEOUT`` seconds, or that dies, is restarted
-and the cells that had finished are run again (``replay``). After more than
-``MAX_RESTARTS`` restarts :class:`GiveUp` is raised: the rest of that notebook scores 0.
+:class:`Kernel` owns one sandboxed worker (``course_grader.sandbox``; the worker's code is
+``course_grader.worker``) for one submission, in a temporary folder holding only a copy of
+that submission. It talks to it over two pipes in frames (``worker.protocol``) and never
+waits without a deadline:
 
-Output is capped at ``KEEP_OUTPUT_CHARS`` per cell (errors and verdicts are always kept);
-``exit()`` and ``quit()`` are made to do nothing in the kernel. Used by
-:mod:`course_grader.grade`.
+- every request has a time limit; the worker stops its own cell or call at that limit
+  (an alarm), and if it does not answer ``GRACE`` seconds later the grader kills its whole
+  process group: the outcome is ``"timeout"`` (the worker is then restarted lazily);
+- a worker that exits, crashes or runs out of memory closes its pipe: ``"died"``;
+- a restart starts a fresh worker and replays the cells that had finished (dropping a
+  cell that now hangs or kills it); after ``max_restarts`` restarts, :class:`GiveUp`;
+- the notebook's total time (``total``) is a cap over all of it: past it, :class:`GiveUp`.
+
+Values cross in the worker's codec (``worker.codec``): JSON and raw bytes, never pickle.
+During a call, the worker may ask for a *callback* (a substituted reference the grader
+computes); its time is not charged to the learner.
 """
 from __future__ import annotations
 
-import logging
 import os
-import re
+import secrets
+import shutil
 import subprocess
+import tempfile
+import threading
+import time
+from typing import Any, Callable
 
-from course_grader.testkit import RESULT_MIME
-from course_lib.feedback import shorten
+from course_grader import sandbox
+from course_grader.testkit import GiveUp, WorkerGone
+from course_grader.worker import codec
+from course_grader.worker.protocol import FrameReader, ProtocolError, write_frame
 
-__all__ = ["MAX_RESTARTS", "PROBE_TIMEOUT", "KEEP_OUTPUT_CHARS", "GiveUp", "error_text", "Kernel"]
+__all__ = ["Kernel", "GiveUp", "WorkerGone", "GRACE", "MAX_RESTARTS"]
 
-MAX_RESTARTS = 6  # kernel restarts per notebook before the rest of it scores 0
-PROBE_TIMEOUT = 5  # seconds an interrupted kernel gets to answer again before it is restarted
-KEEP_OUTPUT_CHARS = 50_000  # output kept per cell (the rest is dropped; only errors and verdicts matter)
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-class GiveUp(Exception):
-    """The kernel had to be restarted too often: stop testing this notebook."""
-
-
-class _DropOrphanTaskErrors(logging.Filter):
-    """nbclient leaves an output-polling task behind when a kernel is killed mid-cell; asyncio
-    then logs 'Task exception was never retrieved' for it. That is expected here: drop it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Task exception was never retrieved" not in record.getMessage()
+GRACE = 5.0  # seconds a worker gets, after its own alarm, to answer before it is killed
+MAX_RESTARTS = 6
+CALLBACK_LIMIT_S = 30.0  # seconds of the grader's own time callbacks may take in one call
 
 
-def _quiet_logger() -> logging.Logger:
-    asyncio_log = logging.getLogger("asyncio")
-    if not any(isinstance(f, _DropOrphanTaskErrors) for f in asyncio_log.filters):
-        asyncio_log.addFilter(_DropOrphanTaskErrors())
-    log = logging.getLogger("course_grader.kernel")
-    log.propagate = False
-    if not log.handlers:
-        log.addHandler(logging.NullHandler())
-    return log
+class _Drain(threading.Thread):
+    """Read a pipe to its end, keeping only the last ``keep`` bytes (the worker's stderr)."""
 
+    def __init__(self, fd: int, keep: int = 4000):
+        super().__init__(daemon=True)
+        self.fd, self.keep, self.tail = fd, keep, b""
 
-def error_text(out: dict) -> str:
-    """'SyntaxError: invalid syntax (line 7)' from an error output."""
-    evalue = re.sub(r"\s*\([^()]*, line \d+\)$", "", str(out.get("evalue", "")))  # SyntaxError's (file, line N)
-    text = f"{out.get('ename', 'Error')}: {shorten(evalue, 200)}".rstrip(": ")
-    lines = re.findall(r"(?:Cell In\s*\[[^\]]*\]|<ipython-input-[^>]*>|File [^,]+), line (\d+)",
-                       _ANSI.sub("", "\n".join(out.get("traceback", []))))
-    return text + (f" (line {lines[-1]})" if lines else "")
-
-
-def _make_client_class():
-    from nbclient import NotebookClient
-
-    class _Client(NotebookClient):
-        """A NotebookClient that keeps at most KEEP_OUTPUT_CHARS of output per cell (errors and verdicts always)."""
-
-        def output(self, outs, msg, display_id, cell_index):
-            content = msg.get("content", {})
-            data = content.get("data") or {}
-            if msg.get("msg_type") == "error":
-                content["traceback"] = [shorten(_ANSI.sub("", t), 2000) for t in content.get("traceback", [])[-20:]]
-                content["evalue"] = shorten(content.get("evalue", ""), 2000)
-                return super().output(outs, msg, display_id, cell_index)
-            if RESULT_MIME in data:
-                return super().output(outs, msg, display_id, cell_index)
-            used = self.chars_used.get(cell_index, 0) + len(content.get("text", "")) + sum(len(str(v)) for v in data.values())
-            self.chars_used[cell_index] = used
-            if used > KEEP_OUTPUT_CHARS:
-                self.truncated.add(cell_index)
-                return None
-            return super().output(outs, msg, display_id, cell_index)
-
-    return _Client
-
-
-_KERNEL_SETUP = "get_ipython().ask_exit = lambda: None"
+    def run(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    break
+                self.tail = (self.tail + chunk)[-self.keep:]
+        except OSError:
+            pass
+        finally:
+            os.close(self.fd)
 
 
 class Kernel:
-    """One notebook's kernel: run cells with a time limit; interrupt, restart and replay when needed."""
+    """One submission's worker. ``cells`` maps a cell index to its source (for replay)."""
 
-    def __init__(self, nb, timeout: int, cwd: str):
-        self.nb, self.timeout, self.cwd = nb, timeout, cwd
-        self.client = _make_client_class()(
-            nb, timeout=timeout, kernel_name="python3", allow_errors=True, interrupt_on_timeout=False,
-            shutdown_kernel="immediate", record_timing=False, iopub_timeout=2, startup_timeout=120,
-            resources={"metadata": {"path": cwd}}, log=_quiet_logger())
-        self.client.chars_used, self.client.truncated = {}, set()
-        self.replay: list[int] = []  # cells that finished: run again after a restart
+    def __init__(self, notebook_bytes: bytes, limits: sandbox.Limits, start_timeout: float, total: float,
+                 max_restarts: int = MAX_RESTARTS):
+        self.limits, self.start_timeout, self.max_restarts = limits, start_timeout, max_restarts
+        self.deadline = time.monotonic() + total
+        self.total = total
+        self.kind = sandbox.sandbox_kind()
+        self.tmp = tempfile.mkdtemp(prefix="course-grade-")
+        self.workdir = os.path.join(self.tmp, "work")
+        os.mkdir(self.workdir)
+        with open(os.path.join(self.workdir, "submission.ipynb"), "wb") as f:  # the only file it starts with
+            f.write(notebook_bytes)
+        self.proc: subprocess.Popen | None = None
+        self.reader: FrameReader | None = None
+        self.fd_out = -1
+        self.sources: dict[int, tuple[str, float]] = {}
+        self.replay: list[int] = []
         self.restarts = 0
-        self.env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_HUB_DISABLE_PROGRESS_BARS="1",
-                        MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1")
+        self.start_seconds: list[float] = []
+        self.marker = secrets.token_hex(8)
+        self.stderr: _Drain | None = None
+        self.broken = False  # the worker must be restarted before the next request
 
     # -- lifecycle
-    def start(self) -> None:
-        c = self.client
-        c.km = c.create_kernel_manager()
-        c.start_new_kernel(cwd=self.cwd, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        c.start_new_kernel_client()
-        # exit() and quit() in a notebook stop the kernel's event loop a moment later, and a
-        # replayed cell would do it again after every restart: make them do nothing.
-        self._execute(self.add_cell(_KERNEL_SETUP), PROBE_TIMEOUT, store_history=False)
+    def _spawn(self) -> None:
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        err_r, err_w = os.pipe()
+        libdir = tempfile.mkdtemp(prefix="lib-", dir=self.tmp)
+        argv, env, cwd = sandbox.worker_command(self.workdir, libdir, (to_worker_r, from_worker_w), self.limits,
+                                                self.marker, self.kind)
+        try:
+            self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=err_w, pass_fds=(to_worker_r, from_worker_w), start_new_session=True)
+        finally:
+            for fd in (to_worker_r, from_worker_w, err_w):
+                os.close(fd)
+        self.fd_out, self.reader = to_worker_w, FrameReader(from_worker_r)
+        self.stderr = _Drain(err_r)
+        self.stderr.start()
+
+    def start(self) -> float:
+        """Start the worker; the seconds it took (Python, torch and IPython imports; not the learner's time)."""
+        began = time.monotonic()
+        self._spawn()
+        deadline = min(began + self.start_timeout, self.deadline)
+        try:
+            msg = self.reader.read(deadline)
+        except ProtocolError:
+            msg = None
+        if not msg or msg.get("op") != "ready":
+            why = (msg or {}).get("message") or (self.stderr.tail.decode("utf-8", "replace") if self.stderr else "")
+            self._kill()
+            if time.monotonic() >= self.deadline:
+                raise GiveUp(f"the notebook used up its total time of {self.total:g} s")
+            raise RuntimeError(f"the worker process did not start within {self.start_timeout:g} s: "
+                               f"{why.strip()[-600:] or 'no message'}")
+        self.start_seconds.append(time.monotonic() - began)
+        self.broken = False
+        return self.start_seconds[-1]
+
+    def _kill(self) -> None:
+        if self.proc is not None:
+            sandbox.kill_group(self.proc)
+            sandbox.reap_marked(self.marker)
+            self.proc = None
+        if self.fd_out >= 0:
+            os.close(self.fd_out)
+            self.fd_out = -1
+        if self.reader is not None:
+            try:
+                os.close(self.reader.fd)
+            except OSError:
+                pass
+            self.reader = None
+        if self.stderr is not None:
+            self.stderr.join(timeout=2)
+            self.stderr = None
 
     def stop(self) -> None:
-        c = self.client
-        if c.km is None:
-            return
-        try:
-            c._cleanup_kernel()  # shutdown_kernel="immediate": kills the process
-        except Exception:  # pragma: no cover - a kernel that will not go away quietly
-            c.km, c.kc = None, None
+        """Kill the worker and everything it started; remove the temporary folder."""
+        self._kill()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
-    # -- running cells
-    def add_cell(self, source: str) -> int:
-        import nbformat
-
-        self.nb.cells.append(nbformat.v4.new_code_cell(source))
-        return len(self.nb.cells) - 1
-
-    def _execute(self, index: int, timeout: int, store_history: bool) -> tuple[str, str]:
-        """Run one cell; 'ok', 'error', 'timeout' or 'died', and the error text."""
-        from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-        cell = self.nb.cells[index]
-        self.client.chars_used[index] = 0
-        self.client.timeout = timeout
-        try:
-            self.client.execute_cell(cell, index, store_history=store_history)
-        except CellTimeoutError:
-            return "timeout", ""
-        except DeadKernelError:
-            return "died", ""
-        except Exception as e:  # the connection broke in some other way: treat as dead
-            return "died", f"{type(e).__name__}: {shorten(e, 200)}"
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return "error", error_text(out)
-        return "ok", ""
-
-    def run(self, index: int, store_history: bool = True, replayable: bool = False,
-            timeout: int | None = None) -> tuple[str, str]:
-        """Run one cell and leave a usable kernel behind (interrupting or restarting it if needed)."""
-        status, detail = self._execute(index, timeout or self.timeout, store_history)
-        if status == "timeout":
-            if not self._interrupt():
-                self._restart()
-        elif status == "died":
-            self._restart()
-        elif replayable:
-            self.replay.append(index)
-        return status, detail
-
-    def _interrupt(self) -> bool:
-        """Interrupt a running cell; True if the kernel answers again within PROBE_TIMEOUT."""
-        from nbclient.util import ensure_async, run_sync
-
-        km = self.client.km
-
-        async def interrupt() -> None:
-            await ensure_async(km.interrupt_kernel())  # AsyncKernelManager: a coroutine
-
-        try:
-            run_sync(interrupt)()
-        except Exception:
-            return False
-        probe_timeout = max(2, min(PROBE_TIMEOUT, self.timeout))
-        status, _ = self._execute(self.add_cell("pass"), probe_timeout, store_history=False)
-        return status in ("ok", "error")
-
-    def _restart(self) -> None:
-        """A fresh kernel with the finished cells run again; cells that now hang or kill it are dropped."""
+    def restart(self) -> None:
+        """A fresh worker with the finished cells replayed; a cell that now hangs or kills it is dropped."""
         while True:
             self.restarts += 1
-            self.stop()
-            if self.restarts > MAX_RESTARTS:
-                raise GiveUp
+            self._kill()
+            if self.restarts > self.max_restarts:
+                raise GiveUp(f"the notebook's process hung or died {self.restarts} times")
             self.start()
             for index in list(self.replay):
-                status, _ = self._execute(index, self.timeout, store_history=True)
-                if status == "timeout":
+                source, timeout = self.sources[index]
+                try:
+                    self._request({"op": "run_cell", "source": source, "timeout": timeout}, timeout)
+                except WorkerGone:
                     self.replay.remove(index)
-                    if not self._interrupt():
-                        break
-                elif status == "died":
-                    self.replay.remove(index)
+                    self.broken = True
                     break
             else:
                 return
+
+    def ensure(self) -> None:
+        if self.broken or self.proc is None:
+            self.restart()
+
+    # -- requests
+    def _request(self, message: dict, timeout: float, callbacks: Callable[[dict], dict] | None = None) -> dict:
+        """Send a request and wait for its answer (serving callbacks); WorkerGone on timeout or death."""
+        if time.monotonic() >= self.deadline:
+            raise GiveUp(f"the notebook used up its total time of {self.total:g} s")
+        try:
+            write_frame(self.fd_out, message)
+        except (OSError, ProtocolError):
+            self.broken = True
+            raise WorkerGone("died") from None
+        deadline = time.monotonic() + timeout + GRACE
+        while True:
+            try:
+                reply = self.reader.read(min(deadline, self.deadline + GRACE))
+            except ProtocolError as e:
+                self.broken = True
+                self._kill()
+                raise WorkerGone("died", str(e)) from None
+            if reply is None:
+                self.broken = True
+                self._kill()
+                if time.monotonic() >= self.deadline:
+                    raise GiveUp(f"the notebook used up its total time of {self.total:g} s")
+                raise WorkerGone("timeout")
+            if reply.get("op") == "callback":
+                began = time.monotonic()
+                answer = callbacks(reply) if callbacks else {"status": "raised", "message": "no callback here"}
+                spent = time.monotonic() - began
+                deadline += spent
+                try:
+                    write_frame(self.fd_out, answer)
+                except (OSError, ProtocolError):
+                    self.broken = True
+                    raise WorkerGone("died") from None
+                continue
+            return reply
+
+    def run_cell(self, index: int, source: str, timeout: float) -> dict:
+        """Run a notebook cell: ``{"status": "ok"|"error"|"timeout"|"died", "error", "seconds"}``."""
+        self.ensure()
+        self.sources[index] = (source, timeout)
+        began = time.monotonic()
+        try:
+            reply = self._request({"op": "run_cell", "source": source, "timeout": timeout}, timeout)
+        except WorkerGone as e:
+            return {"status": e.status, "error": "", "seconds": time.monotonic() - began, "killed": True}
+        if reply.get("status") in ("ok", "error"):
+            self.replay.append(index)
+        reply.setdefault("error", "")
+        return reply
+
+    def lookup(self, name: str, timeout: float = 30.0) -> dict:
+        self.ensure()
+        return self._request({"op": "lookup", "name": name}, timeout)
+
+    def call(self, message: dict, timeout: float, callbacks: Callable[[dict], dict] | None = None) -> dict:
+        """Call a learner's function (``message``: the ``call`` request without op and timeout).
+
+        Returns the worker's answer with ``"value"`` decoded, or raises WorkerGone.
+        """
+        self.ensure()
+        reply = self._request({"op": "call", "timeout": timeout, **message}, timeout, callbacks)
+        try:
+            if "value" in reply:
+                reply["value"] = codec.decode(reply["value"])
+            if "grads" in reply:
+                reply["grads"] = codec.decode(reply["grads"])
+        except codec.CodecError as e:
+            return {"status": "unsendable", "message": f"its value could not be read: {e}"}
+        return reply
+
+    def make(self, kind: str, spec: Any, timeout: float = 60.0) -> codec.Handle:
+        self.ensure()
+        reply = self._request({"op": "make", "kind": kind, "spec": codec.encode(spec)}, timeout)
+        if "handle" not in reply:
+            raise RuntimeError(f"the worker could not build a {kind}: {reply.get('message', '')}")
+        return codec.Handle(reply["handle"], kind)
+
+    def state(self, handle: codec.Handle, timeout: float = 60.0) -> Any:
+        self.ensure()
+        reply = self._request({"op": "state", "handle": handle.number}, timeout)
+        if "value" not in reply:
+            raise RuntimeError(f"the worker could not read the state of {handle}: {reply.get('message', '')}")
+        return codec.decode(reply["value"])

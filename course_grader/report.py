@@ -1,22 +1,25 @@
-"""The grader's results and reports: one :class:`Submission` per notebook, with a :class:`TaskResult` per task.
+"""The grader's results: one :class:`Submission` per notebook, with a :class:`TaskResult` per task.
 
 - :func:`format_table`: a plain-text table of one submission (what ``python -m course_grader`` prints);
-- :func:`write_json`: the report ``{"submissions": [{"path", "student", "exercise_set", "score",
-  "max_score", "tasks": [{"id", "points", "max_points", "message"}], "notes", "error"}]}``;
-- :func:`write_csv`: the gradebook, one row per notebook (student, path, exercise set, each
-  task's points, total, max).
+- :func:`report_json` / :func:`write_json`: the report ``{"submissions": [{"path", "student",
+  "exercise_set", "score", "max_score", "tasks": [{"id", "points", "max_points", "message"}],
+  "notes", "error", "sha256", "sandbox", "timings"}], "run": {...}}``;
+- :func:`write_atomic`: every file the grader writes is written whole or not at all (a temporary
+  file in the same folder, then a rename), so a grader killed mid-write leaves the last good copy;
+- :func:`safe_cell`: a spreadsheet cell that cannot be read as a formula.
 """
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
 import pathlib
+import tempfile
 from dataclasses import dataclass, field
 from typing import Sequence
 
-__all__ = ["TaskResult", "Submission", "format_table", "write_json", "write_csv"]
+__all__ = ["TaskResult", "Submission", "format_table", "report_json", "write_json", "write_atomic", "safe_cell",
+           "submission_from_json"]
 
 
 @dataclass
@@ -38,6 +41,9 @@ class Submission:
     tasks: list[TaskResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None  # why the notebook could not be graded at all
+    sha256: str | None = None  # of the file's bytes (a re-run reuses the result of an unchanged file)
+    sandbox: str | None = None  # "bwrap" or "none"
+    timings: dict = field(default_factory=dict)  # seconds: start (not the learner's), setup, cells, tests, total
 
     @property
     def score(self) -> int:
@@ -54,14 +60,21 @@ class Submission:
     def to_json(self) -> dict:
         return {"path": self.path, "student": self.student, "exercise_set": self.exercise_set,
                 "score": self.score, "max_score": self.max_score, "tasks": [t.to_json() for t in self.tasks],
-                "notes": self.notes, "error": self.error}
+                "notes": self.notes, "error": self.error, "sha256": self.sha256, "sandbox": self.sandbox,
+                "timings": self.timings}
+
+
+def submission_from_json(d: dict) -> Submission:
+    """The inverse of ``Submission.to_json`` (for a re-run that resumes from an earlier report)."""
+    tasks = [TaskResult(str(t["id"]), int(t["points"]), int(t["max_points"]), str(t["message"])) for t in d["tasks"]]
+    return Submission(str(d["path"]), str(d["student"]), d.get("exercise_set"), tasks, list(d.get("notes", [])),
+                      d.get("error"), d.get("sha256"), d.get("sandbox"), dict(d.get("timings", {})))
 
 
 def format_table(sub: Submission) -> str:
-    """A plain-text table of one submission: task, points, max, message."""
+    """A plain-text table of one submission: task, points, max, message; then notes and times."""
     out = io.StringIO()
-    head = f"== {sub.path}  [{sub.exercise_set or '?'}]  student {sub.student}: {sub.score} / {sub.max_score}"
-    print(head, file=out)
+    print(f"== {sub.path}  [{sub.exercise_set or '?'}]  student {sub.student}: {sub.score} / {sub.max_score}", file=out)
     if sub.error:
         print(f"   not graded: {sub.error}" if not sub.tasks else f"   {sub.error}", file=out)
     if sub.tasks:
@@ -72,37 +85,47 @@ def format_table(sub: Submission) -> str:
         print(f"   {'total':<{width}}  {sub.score:>6}  {sub.max_score:>3}", file=out)
     for note in sub.notes:
         print(f"   note: {note}", file=out)
+    if sub.timings:
+        parts = [f"{k} {v:.1f} s" for k, v in sub.timings.items() if isinstance(v, (int, float))]
+        print(f"   time: {', '.join(parts)}" + (" (start: the grader's, not the notebook's)" if "start" in sub.timings
+                                                 else ""), file=out)
     return out.getvalue().rstrip("\n")
 
 
-def write_json(subs: Sequence[Submission], path: str | os.PathLike) -> None:
-    pathlib.Path(path).write_text(json.dumps({"submissions": [s.to_json() for s in subs]}, indent=2,
-                                             ensure_ascii=False) + "\n", encoding="utf-8")
+def report_json(subs: Sequence[Submission], run: dict | None = None) -> str:
+    data = {"submissions": [s.to_json() for s in subs]}
+    if run is not None:
+        data["run"] = run
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def _task_columns(subs: Sequence[Submission]) -> list[tuple[str | None, str]]:
-    sets = {s.exercise_set for s in subs if s.tasks}
-    cols: list[tuple[str | None, str]] = []
-    for s in subs:
-        for t in s.tasks:
-            key = (s.exercise_set, t.id)
-            if key not in cols:
-                cols.append(key)
-    return cols if len(sets) > 1 else [(None, tid) for _, tid in cols]
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (temporary file, fsync, rename)."""
+    path = pathlib.Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent or "."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
-def write_csv(subs: Sequence[Submission], path: str | os.PathLike) -> None:
-    """A gradebook: one row per notebook with each task's points, the total and the maximum.
+def write_json(subs: Sequence[Submission], path: str | os.PathLike, run: dict | None = None) -> None:
+    write_atomic(path, report_json(subs, run))
 
-    Task columns are named by task id, or ``set:task`` when several exercise sets are graded
-    together; a task that does not belong to a row's exercise set is left empty.
-    """
-    cols = _task_columns(subs)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["student", "path", "exercise_set", *[tid if es is None else f"{es}:{tid}" for es, tid in cols],
-                    "total", "max"])
-        for s in subs:
-            points = {t.id: t.points for t in s.tasks}
-            row = [points.get(tid, "") if es in (None, s.exercise_set) else "" for es, tid in cols]
-            w.writerow([s.student, s.path, s.exercise_set or "", *row, s.score, s.max_score])
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "|", "%")
+
+
+def safe_cell(value):
+    """A CSV cell a spreadsheet shows as text: strings that could start a formula get a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

@@ -1,65 +1,60 @@
-"""What the hidden tests of the exercise notebooks are made of, and how one runs in a kernel.
+"""What hidden tests are made of. A test runs in the *grader's* process; the learner's code never sees it.
 
-A chapter's hidden tests live in ``course_grader/hidden_tests/setNN.py`` (``NN`` = chapter,
-e.g. ``02``). Such a module defines ``EXERCISE_SET`` (e.g. ``"02_attention"``) and
-``TASKS``, a list of :class:`Task`: an id (the ``task`` of the graded cell's metadata),
-its points and a test function ``test(ns)`` that receives the namespace the learner's
-notebook defined. A module marks each test with ``@graded(points, description)`` (the
-task id is the function's name without ``test_``) and ends with
-``TASKS = collect_tasks(globals())``. A test passes by returning and fails by raising
-:class:`TaskFailed` with a message that says what was expected and what came back.
-Grading is all or nothing per task: the message names the first case that failed.
+A chapter's hidden tests live in ``course_grader/hidden_tests/setNN.py``, a module with
+``EXERCISE_SET`` (e.g. ``"02_attention"``) and ``TASKS = collect_tasks(globals())``.
+Each test is a function ``test_<task id>(ns)`` marked ``@graded(points, description)``;
+it passes by returning and fails by raising :class:`TaskFailed` with a message that says
+what was expected and what came back (all or nothing per task).
 
-``python -m course_grader`` runs each test *inside the learner's kernel*, after the
-notebook, as an extra cell that calls :func:`run_task`. ``run_task`` never lets an
-exception out: whatever the learner's code does (raise, ``sys.exit``, print megabytes,
-return NaN or the wrong type) becomes a failed task with a message. Endless loops,
-``os._exit`` and crashed kernels are handled by the grader outside the kernel (a time
-limit per task, then an interrupt, then a restart).
+``ns`` is a :class:`Learner`: the notebook as seen from the grader. The learner's functions
+run in a sandboxed worker process; a test only ever holds the *values* they return
+(decoded from JSON and raw bytes: plain tensors, arrays, numbers, strings, lists...), so
+nothing the notebook does (patching this module, faking printed verdicts, returning a
+tensor subclass that says "equal" to everything) can reach the verdict. The tools:
 
-The tools a test uses:
-
-- :func:`learner_function` fetches a function the learner defined (or fails with "not defined");
-- :func:`call` calls it, turning its exceptions into :class:`TaskFailed` with the line of
-  the learner's code, checking that it left its inputs unchanged, and optionally
-  forbidding library functions the task asks the learner to write by hand;
-- :func:`expect_tensor` and :func:`expect_close` compare what came back with a reference;
-- :func:`substitute` replaces, for one test, a function the learner wrote for an *earlier*
-  task by the reference, so that one mistake is not counted twice.
+- :func:`learner_function` ``(ns, name)``: a handle on the learner's function (or
+  :class:`NotDefined`); :func:`call` calls it with arguments the test made here and returns
+  what it gave back; a raised exception, a time-out, an input changed in place or a
+  forbidden library call becomes :class:`TaskFailed` with the learner's line;
+  :func:`call_with_grad` also backpropagates from the result; :func:`expect_raises`;
+- :func:`expect_tensor`, :func:`expect_close` compare values here, by
+  ``course_lib.feedback.compare`` (the rule of the check cells too);
+- :func:`substitute` ``(ns, name=reference)``: while it is active the learner's earlier
+  function ``name`` is replaced, in the notebook, by a reference, so one mistake costs one
+  task. A reference is a function of this process (the worker calls back here for its
+  values) or :func:`library` ``("module:qualname")``, a library function run in the worker;
+- ``ns.make(kind, spec)`` builds a model in the worker (``course_grader.worker.fixtures``)
+  and returns a handle to pass as an argument; ``ns.state(handle)`` reads it back;
+- :func:`derive_seed` (and :func:`generator`, :func:`rng`, :func:`pyrandom`): every random
+  input of a test goes through it, so a teacher's ``--secret`` gives each student
+  different inputs;
+- ``@graded(..., forbid=Forbid(names=("*softmax*",), modules=(...), reason=...))``: the
+  task must be written by hand. It is enforced by a static check of the notebook's source
+  in the grader (``course_grader.static_check``) and, as a second line, in the worker.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
-import io
+import contextvars
+import hashlib
+import random
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Sequence
 
+import numpy as np
 import torch
 
+from course_grader.worker.codec import CodecError, Handle, Unreadable, decode, describe, encode
 from course_lib.feedback import compare, shorten
 
-__all__ = [
-    "Task",
-    "graded",
-    "collect_tasks",
-    "TaskFailed",
-    "NotDefined",
-    "learner_function",
-    "call",
-    "expect_tensor",
-    "expect_close",
-    "expect_raises",
-    "substitute",
-    "evaluate_task",
-    "run_task",
-    "RESULT_MIME",
-    "OUTPUT_LIMIT",
-]
+__all__ = ["Task", "Forbid", "graded", "collect_tasks", "TaskFailed", "NotDefined", "WorkerGone", "GiveUp", "Learner",
+           "learner_function", "call", "call_with_grad", "expect_tensor", "expect_close", "expect_raises",
+           "substitute", "library", "kind_of", "derive_seed", "generator", "rng", "pyrandom", "evaluate_task",
+           "OUTPUT_LIMIT"]
 
-RESULT_MIME = "application/vnd.course-lib.grade-result+json"  # how run_task hands its verdict to the grader
 OUTPUT_LIMIT = 1_000_000  # characters the learner's code may print while one task is tested
+_SALT: contextvars.ContextVar[str | None] = contextvars.ContextVar("course_grader_salt", default=None)
 
 
 class TaskFailed(Exception):
@@ -74,43 +69,59 @@ class NotDefined(TaskFailed):
         self.name = name
 
 
-class _Forbidden(Exception):
-    """Raised when the learner's code calls a library function the task forbids."""
+class WorkerGone(Exception):
+    """The notebook's process did not answer in time (``status="timeout"``) or died (``"died"``)."""
+
+    def __init__(self, status: str, detail: str = ""):
+        super().__init__(status)
+        self.status, self.detail = status, detail
+
+
+class GiveUp(Exception):
+    """Stop testing this notebook (too many restarts, or its total time is used up)."""
+
+
+@dataclass(frozen=True)
+class Forbid:
+    """Library functions a task must not use, under any name (see ``course_grader.static_check``).
+
+    ``names``: identifier patterns (globs, compared in lower case without underscores);
+    ``modules``: dotted names of modules, functions or classes (every member of a module);
+    ``reason``: the start of the message, e.g. "softmax must be written by hand".
+    """
+
+    names: tuple[str, ...] = ()
+    modules: tuple[str, ...] = ()
+    reason: str = "the task asks you to write this yourself"
+
+    def spec(self) -> dict:
+        return {"names": list(self.names), "modules": list(self.modules), "reason": self.reason}
 
 
 @dataclass(frozen=True)
 class Task:
-    """One graded task of an exercise notebook.
-
-    Attributes:
-        id: the task id; the graded cell carries it as ``metadata["course"]["task"]``.
-        points: what the task is worth (all or nothing).
-        test: ``test(ns) -> None``; raises :class:`TaskFailed` when the work is wrong.
-        functions: the names the learner defines for this task (used in messages).
-        description: one line for people reading the grade table.
-    """
+    """One graded task: id (the graded cell's ``metadata.course.task``), points, test, functions, description, forbid."""
 
     id: str
     points: int
-    test: Callable[[dict], None]
+    test: Callable[["Learner"], None]
     functions: tuple[str, ...] = ()
     description: str = ""
+    forbid: Forbid | None = None
 
 
-def graded(points: int, description: str = "", functions: Sequence[str] | None = None) -> Callable:
-    """Decorator for a hidden test ``test_<id>(ns)``: it is the test of task ``<id>``, worth ``points``.
+def graded(points: int, description: str = "", functions: Sequence[str] | None = None,
+           forbid: Forbid | None = None) -> Callable:
+    """Decorator for a hidden test ``test_<id>(ns)``: the test of task ``<id>``, worth ``points``.
 
-    ``functions`` are the names the learner defines for the task (default: ``(<id>,)``).
-    The :class:`Task` is kept on the function as ``.task``; :func:`collect_tasks` gathers
-    them, so a hidden-test module ends with ``TASKS = collect_tasks(globals())``. Put it
-    above any other decorator (the outermost function is the one the grader calls).
+    ``functions``: the names the learner defines for the task (default ``(<id>,)``).
     """
-    def mark(test: Callable[[dict], None]) -> Callable[[dict], None]:
+    def mark(test: Callable) -> Callable:
         name = getattr(test, "__name__", "")
         if not name.startswith("test_") or len(name) == len("test_"):
             raise ValueError(f"@graded marks functions named test_<task id>, not {name!r}.")
         task_id = name[len("test_"):]
-        test.task = Task(task_id, points, test, tuple(functions or (task_id,)), description)
+        test.task = Task(task_id, points, test, tuple(functions or (task_id,)), description, forbid)
         return test
 
     return mark
@@ -122,118 +133,198 @@ def collect_tasks(namespace: dict) -> list[Task]:
             if name.startswith("test_") and isinstance(getattr(fn, "task", None), Task) and fn.task.test is fn]
 
 
-def _learner_line(exc: BaseException, ns: dict) -> str:
-    """' (line N of f)' for the innermost traceback frame that runs the learner's notebook code."""
-    tb, found = exc.__traceback__, None
-    while tb is not None:
-        if tb.tb_frame.f_globals is ns:
-            found = tb
-        tb = tb.tb_next
-    if found is None:
-        return ""
-    func = found.tb_frame.f_code.co_name
-    return f" (line {found.tb_lineno} of {'a cell' if func == '<module>' else func})"
+# ----------------------------------------------------------------------------- seeds
 
 
-# ----------------------------------------------------------------------------- tools for tests
+def derive_seed(seed: int) -> int:
+    """``seed`` itself, or (when the teacher gave a secret) a seed derived from the secret, student and task."""
+    salt = _SALT.get()
+    if salt is None:
+        return seed
+    return int.from_bytes(hashlib.blake2b(f"{salt}:{seed}".encode(), digest_size=4).digest(), "big")
 
 
-def learner_function(ns: dict, name: str) -> Callable:
-    """The function ``name`` from the learner's namespace ``ns``; :class:`NotDefined` if absent."""
-    if name not in ns:
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(derive_seed(seed))
+
+
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(derive_seed(seed))
+
+
+def pyrandom(seed: int) -> random.Random:
+    return random.Random(derive_seed(seed))
+
+
+# ----------------------------------------------------------------------------- the learner, remotely
+
+
+@dataclass(frozen=True)
+class library:  # noqa: N801 - reads as a function in tests: substitute(ns, softmax=library("torch:softmax"))
+    """A reference that is a library function, run in the worker: ``"module:qualname"``."""
+
+    path: str
+
+
+class LearnerFunction:
+    def __init__(self, learner: "Learner", name: str):
+        self.learner, self.__name__ = learner, name
+
+
+class Learner:
+    """The notebook under test, for one task: calls go to the worker with the task's limits and forbids."""
+
+    def __init__(self, kernel, task: Task, timeout: float, output_limit: int = OUTPUT_LIMIT):
+        self.kernel, self.task, self.timeout, self.output_limit = kernel, task, timeout, output_limit
+        self.used, self.printed = 0.0, 0
+        self.substitutes: dict[str, Any] = {}
+        self.missing: list[str] = []
+        self.callback_seconds = 0.0  # the grader's own time computing substituted references
+
+    def function(self, name: str) -> LearnerFunction:
+        info = self._guarded(lambda: self.kernel.lookup(name))
+        if not info.get("defined"):
+            self.missing.append(name)
+            raise NotDefined(name, f"{name} is not defined")
+        if not info.get("callable"):
+            raise TaskFailed(f"{name} should be a function, but it is a {info.get('type', 'value')}")
+        return LearnerFunction(self, name)
+
+    def make(self, kind: str, spec: Any) -> Handle:
+        return self._guarded(lambda: self.kernel.make(kind, spec))
+
+    def state(self, handle: Handle) -> Any:
+        return self._guarded(lambda: self.kernel.state(handle))
+
+    def _guarded(self, request: Callable[[], Any]) -> Any:
+        try:
+            return request()
+        except WorkerGone as e:
+            raise TaskFailed(_gone_message(e)) from None
+
+    def _callback(self, message: dict) -> dict:
+        name = message.get("name")
+        ref = self.substitutes.get(name)
+        if not callable(ref):
+            return {"status": "raised", "message": f"{name} is not substituted now"}
+        began = time.monotonic()
+        try:
+            args, kwargs = decode(message.get("args")), decode(message.get("kwargs"))
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise CodecError("bad arguments")
+            return {"status": "returned", "value": encode(ref(*args, **kwargs))}
+        except Exception as e:  # noqa: BLE001 - the learner's code gets the error, as from a library
+            return {"status": "raised", "message": f"{type(e).__name__}: {shorten(e, 200)}"}
+        finally:
+            self.callback_seconds += time.monotonic() - began
+
+    def invoke(self, fn: LearnerFunction, args: tuple, kwargs: dict, grad_args: Sequence[int] = ()) -> dict:
+        """Call ``fn`` in the worker; the worker's answer (``status`` and ``value`` decoded)."""
+        left = self.timeout - self.used
+        if left <= 0:
+            raise TaskFailed(f"did not finish within {self.timeout:g} s (an endless loop, or far too slow?)")
+        subs = {n: ({"library": r.path} if isinstance(r, library) else {"callback": True})
+                for n, r in self.substitutes.items()}
+        message = {"name": fn.__name__, "args": encode(list(args)), "kwargs": encode(dict(kwargs)),
+                   "forbid": self.task.forbid.spec() if self.task.forbid else None, "substitutes": subs,
+                   "grad_args": list(grad_args), "output_limit": max(0, self.output_limit - self.printed)}
+        began, callbacks_before = time.monotonic(), self.callback_seconds
+        try:
+            reply = self.kernel.call(message, timeout=left, callbacks=self._callback)
+        except WorkerGone as e:
+            self.used = self.timeout
+            raise TaskFailed(_gone_message(e, self.timeout)) from None
+        self.used += max(0.0, time.monotonic() - began - (self.callback_seconds - callbacks_before))
+        self.printed += int(reply.get("printed", 0))
+        return reply
+
+
+def _gone_message(e: WorkerGone, timeout: float | None = None) -> str:
+    if e.status == "timeout":
+        limit = f" within {timeout:g} s" if timeout else " in time"
+        return (f"did not finish{limit} (an endless loop, or far too slow?) and did not stop when interrupted, so the "
+                "notebook was restarted for the other tasks")
+    return ("the notebook's process died while this task was tested (os._exit, a crash, or out of memory); it was "
+            "restarted for the other tasks")
+
+
+def learner_function(ns: Learner, name: str) -> LearnerFunction:
+    """The learner's function ``name``; :class:`NotDefined` if the notebook does not define it."""
+    return ns.function(name)
+
+
+@contextlib.contextmanager
+def substitute(ns: Learner, **references: Any):
+    """Replace the learner's earlier functions by references while the block runs (one mistake, one task)."""
+    saved = dict(ns.substitutes)
+    ns.substitutes.update(references)
+    try:
+        yield
+    finally:
+        ns.substitutes = saved
+
+
+def _shown(fn: LearnerFunction, args: Sequence, kwargs: dict) -> str:
+    parts = [describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()]
+    return f"{fn.__name__}({', '.join(parts)})"
+
+
+def _outcome(fn: LearnerFunction, reply: dict, shown: str) -> Any:
+    status = reply.get("status")
+    name = fn.__name__
+    limit = fn.learner.timeout
+    if status == "returned":
+        if reply.get("mutated"):
+            i = reply["mutated"][0]
+            raise TaskFailed(f"{shown} changed its input (argument {i + 1}) in place; compute a new tensor instead "
+                             "(e.g. x - m, not x -= m)")
+        return reply.get("value")
+    if status == "missing":
+        fn.learner.missing.append(name)
         raise NotDefined(name, f"{name} is not defined")
-    fn = ns[name]
-    if not callable(fn):
-        raise TaskFailed(f"{name} should be a function, but it is a {type(fn).__name__}")
-    return fn
+    if status == "timeout":
+        fn.learner.used = limit
+        raise TaskFailed(f"{shown} did not finish within {limit:g} s (an endless loop, or far too slow?); it was stopped")
+    if status == "forbidden":
+        raise TaskFailed(f"{shown}: {reply.get('message', '')}")
+    if status == "output":
+        raise TaskFailed(f"printed more than {fn.learner.output_limit / 1e6:g} MB while being tested (the limit); "
+                         "remove print calls from the function")
+    if status == "unsendable":
+        raise TaskFailed(f"{shown} returned a value the grader cannot read: {reply.get('message', '')}")
+    if status == "raised":
+        types, line = reply.get("types", []), reply.get("line", "")
+        if "NotImplementedError" in types:
+            raise TaskFailed(f"{name} is not implemented yet (it raises NotImplementedError)")
+        if "SystemExit" in types:
+            code = reply.get("exit_code")
+            raise TaskFailed(f"called sys.exit({'' if code in (None, 'None') else code}) while being tested: a function "
+                             "should return its result, never exit")
+        if "RecursionError" in types:
+            raise TaskFailed(f"{shown} raised RecursionError{line}: endless recursion?")
+        if "MemoryError" in types:
+            raise TaskFailed(f"{shown} ran out of memory while being tested")
+        raise TaskFailed(f"{shown} raised {reply.get('message', 'an exception')}{line}")
+    raise TaskFailed(f"{shown}: the grader could not call it ({reply.get('message', status)})")
 
 
-@contextlib.contextmanager
-def substitute(ns: dict, **references: Callable):
-    """Temporarily put reference functions into the learner's namespace.
-
-    ``with substitute(ns, softmax=torch_softmax): test attention`` makes the learner's
-    attention (which may call their own ``softmax``) use the reference, so that a wrong
-    softmax costs the softmax task only.
-    """
-    missing = object()
-    saved = {name: ns.get(name, missing) for name in references}
-    ns.update(references)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                ns.pop(name, None)
-            else:
-                ns[name] = value
+def call(fn: LearnerFunction, *args, **kwargs) -> Any:
+    """Call the learner's ``fn(*args, **kwargs)`` in the worker and return what it returned (decoded)."""
+    reply = fn.learner.invoke(fn, args, kwargs)
+    return _outcome(fn, reply, _shown(fn, args, kwargs))
 
 
-@contextlib.contextmanager
-def _forbid(targets: Iterable[tuple[Any, str, str]], reason: str):
-    """Replace ``owner.attr`` by a function that raises ``_Forbidden`` (restored afterwards)."""
-    missing = object()
-    saved = []
-    try:
-        for owner, attr, label in targets:
-            original = owner.__dict__.get(attr, missing) if isinstance(owner, type) else getattr(owner, attr)
-            saved.append((owner, attr, original))
-
-            def blocked(*args, _label=label, **kwargs):
-                raise _Forbidden(f"{reason} (it called {_label})")
-
-            setattr(owner, attr, blocked)
-        yield
-    finally:
-        for owner, attr, original in reversed(saved):
-            if original is missing:
-                delattr(owner, attr)
-            else:
-                setattr(owner, attr, original)
+def call_with_grad(fn: LearnerFunction, args: Sequence, kwargs: dict, grad_args: Sequence[int]):
+    """Call ``fn`` with ``args[i]`` (for i in ``grad_args``) requiring grad; backpropagate from a result that
+    requires grad. Returns ``(value, requires_grad, grads)``: grads of those arguments (None when there is none)."""
+    reply = fn.learner.invoke(fn, tuple(args), dict(kwargs), grad_args)
+    value = _outcome(fn, reply, _shown(fn, args, kwargs))
+    return value, bool(reply.get("requires_grad")), reply.get("grads") or [None] * len(grad_args)
 
 
-def _describe_args(args: Sequence[Any], kwargs: dict) -> str:
-    def one(a):
-        if isinstance(a, torch.Tensor):
-            return f"<{tuple(a.shape)} {str(a.dtype).replace('torch.', '')}>"
-        return shorten(repr(a), 40)
-
-    parts = [one(a) for a in args] + [f"{k}={one(v)}" for k, v in kwargs.items()]
-    return ", ".join(parts)
-
-
-def call(fn: Callable, *args, forbid: Iterable[tuple[Any, str, str]] = (), forbid_reason: str = "",
-         ns: dict | None = None, **kwargs) -> Any:
-    """Call the learner's ``fn(*args, **kwargs)`` and return what it returns.
-
-    Raises :class:`TaskFailed` when it raises (with the exception, its message and the line
-    of the learner's code), when it calls a function listed in ``forbid`` (triples
-    ``(owner, attribute, label)``, e.g. ``(torch, "softmax", "torch.softmax")``), or when it
-    changed a tensor argument in place. ``NotImplementedError`` becomes "not implemented yet".
-    ``SystemExit`` and ``KeyboardInterrupt`` pass through to :func:`evaluate_task`.
-    """
-    name = getattr(fn, "__name__", "the function")
-    ns = ns if ns is not None else getattr(fn, "__globals__", {})
-    tensors = [(i, a, a.detach().clone()) for i, a in enumerate(list(args) + list(kwargs.values()))
-               if isinstance(a, torch.Tensor)]
-    shown = f"{name}({_describe_args(args, kwargs)})"
-    try:
-        with _forbid(forbid, forbid_reason or f"{name} must not call this library function"):
-            result = fn(*args, **kwargs)
-    except _Forbidden as e:
-        raise TaskFailed(f"{shown}: {e}") from None
-    except NotImplementedError:
-        raise TaskFailed(f"{name} is not implemented yet (it raises NotImplementedError)") from None
-    except RecursionError as e:
-        raise TaskFailed(f"{shown} raised RecursionError{_learner_line(e, ns)}: endless recursion?") from None
-    except Exception as e:
-        raise TaskFailed(f"{shown} raised {type(e).__name__}: {shorten(e, 200)}{_learner_line(e, ns)}") from None
-    for i, original, copy in tensors:
-        same = original.shape == copy.shape and torch.equal(original.detach(), copy)
-        if not same:
-            raise TaskFailed(f"{shown} changed its input tensor (argument {i + 1}) in place; "
-                             "compute a new tensor instead (e.g. x - m, not x -= m)")
-    return result
+def kind_of(value: Any) -> str:
+    """The type name shown in messages (the learner's own class name for a value that could not travel)."""
+    return value.type_name if isinstance(value, Unreadable) else type(value).__name__
 
 
 def expect_tensor(got: Any, what: str, shape: Sequence[int] | None = None,
@@ -241,7 +332,7 @@ def expect_tensor(got: Any, what: str, shape: Sequence[int] | None = None,
     """``got`` is a torch.Tensor (of ``shape`` and ``dtype`` when given); returns it."""
     if not isinstance(got, torch.Tensor):
         extra = " (did the function forget to `return`?)" if got is None else ""
-        raise TaskFailed(f"{what}: expected a torch.Tensor, got {type(got).__name__}{extra}")
+        raise TaskFailed(f"{what}: expected a torch.Tensor, got {kind_of(got)}{extra}")
     if shape is not None and tuple(got.shape) != tuple(shape):
         raise TaskFailed(f"{what}: expected shape {tuple(shape)}, got {tuple(got.shape)}")
     if dtype is not None and got.dtype != dtype:
@@ -251,13 +342,7 @@ def expect_tensor(got: Any, what: str, shape: Sequence[int] | None = None,
 
 def expect_close(got: Any, expected: torch.Tensor, what: str, atol: float = 1e-5, rtol: float = 1e-4,
                  dtype: torch.dtype | None = None) -> None:
-    """``got`` matches ``expected`` by ``course_lib.feedback.compare``, the rule the check cells use too.
-
-    That is: same shape; bool and integer references exactly; floating-point references need
-    floating-point values with ``|got - expected| <= atol + rtol * |expected|`` element by
-    element; infinities must match exactly; NaN never matches (the message hints at
-    overflow). With ``dtype``, ``got`` must also have that dtype.
-    """
+    """``got`` matches ``expected`` by ``course_lib.feedback.compare``, the rule the check cells use too."""
     got = expect_tensor(got, what, shape=expected.shape, dtype=dtype)
     m = compare(got, expected, atol=atol, rtol=rtol)
     if m is None:
@@ -274,114 +359,49 @@ def expect_close(got: Any, expected: torch.Tensor, what: str, atol: float = 1e-5
                      f"{m.bad} of {m.total} values differ{tol}")
 
 
-def expect_raises(exc_type: type[BaseException], fn: Callable, *args, what: str = "", **kwargs) -> None:
-    """Calling the learner's ``fn(*args, **kwargs)`` raises ``exc_type`` (e.g. ValueError for bad input)."""
-    name = getattr(fn, "__name__", "the function")
-    shown = what or f"{name}({_describe_args(args, kwargs)})"
-    try:
-        fn(*args, **kwargs)
-    except NotImplementedError:
-        raise TaskFailed(f"{name} is not implemented yet (it raises NotImplementedError)") from None
-    except exc_type:
-        return
-    except Exception as e:
-        raise TaskFailed(f"{shown}: expected {exc_type.__name__}, got {type(e).__name__}: {shorten(e, 150)}") from None
-    raise TaskFailed(f"{shown}: expected {exc_type.__name__}, but it returned normally")
+def expect_raises(exc_type: type[BaseException], fn: LearnerFunction, *args, what: str = "", **kwargs) -> str:
+    """Calling the learner's ``fn(*args, **kwargs)`` raises ``exc_type`` (or a subclass), e.g. ValueError.
+
+    Returns the exception's message (without its type), for tests that check it says something.
+    """
+    shown = what or _shown(fn, args, kwargs)
+    reply = fn.learner.invoke(fn, args, kwargs)
+    status, types = reply.get("status"), reply.get("types", [])
+    if status == "raised" and "NotImplementedError" in types:
+        raise TaskFailed(f"{fn.__name__} is not implemented yet (it raises NotImplementedError)")
+    if status == "raised" and exc_type.__name__ in types:
+        return str(reply.get("text", ""))
+    if status == "raised":
+        raise TaskFailed(f"{shown}: expected {exc_type.__name__}, got {shorten(reply.get('message', ''), 150)}")
+    if status == "returned":
+        raise TaskFailed(f"{shown}: expected {exc_type.__name__}, but it returned normally")
+    _outcome(fn, reply, shown)
+    return ""  # pragma: no cover - _outcome always raises for the other statuses
 
 
 # ----------------------------------------------------------------------------- running one task
 
 
-class _TooMuchOutput(Exception):
-    """The learner's code printed more than the limit while being tested."""
+def evaluate_task(task: Task, learner: Learner, salt: str | None = None) -> dict:
+    """Run ``task.test(learner)`` here; ``{"id", "passed", "points", "message", "missing", "seconds"}``.
 
-
-class _CountingWriter(io.TextIOBase):
-    """A stream that counts what is written to it, keeps nothing, and stops a flood."""
-
-    def __init__(self, limit: int):
-        self.chars, self.limit = 0, limit
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, s) -> int:
-        n = len(s)
-        self.chars += n
-        if self.chars > self.limit:
-            raise _TooMuchOutput(f"printed more than {self.limit:,} characters")
-        return n
-
-
-def evaluate_task(task: Task, ns: dict, output_limit: int = OUTPUT_LIMIT) -> dict:
-    """Run ``task.test(ns)``; return ``{"id", "passed", "points", "message", "missing", "seconds"}``.
-
-    Never raises: every exception, including ``SystemExit`` and ``KeyboardInterrupt``,
-    becomes a failed task with a message. What the learner's code prints is counted, not
-    shown; more than ``output_limit`` characters fails the task.
+    Never raises, except :class:`GiveUp` (the notebook's time is up): every other exception
+    becomes a failed task with a message.
     """
-    sink = _CountingWriter(output_limit)
-    missing: list[str] = []
+    token = _SALT.set(salt)
     start = time.perf_counter()
     passed = False
     try:
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
-            task.test(ns)
+        task.test(learner)
         passed, message = True, "passed"
-    except NotDefined as e:
-        missing.append(e.name)
-        message = str(e)
+    except GiveUp:
+        raise
     except TaskFailed as e:
         message = str(e)
-    except NotImplementedError:
-        message = "not implemented yet (it raises NotImplementedError)"
-    except SystemExit as e:
-        message = (f"called sys.exit({'' if e.code is None else repr(e.code)}) while being tested: "
-                   "a function should return its result, never exit")
-    except KeyboardInterrupt:
-        message = "interrupted while being tested (it took too long)"
-    except MemoryError:
-        message = "ran out of memory while being tested"
-    except BaseException as e:  # a bug in a test, or a result whose methods raise
-        message = f"the test could not check the result: {type(e).__name__}: {shorten(e, 200)}{_learner_line(e, ns)}"
-    if sink.chars > output_limit:
-        passed = False
-        message = (f"printed more than {output_limit / 1e6:g} MB while being tested (the limit); remove print calls "
-                   "from the function")
-    return {
-        "id": task.id,
-        "passed": passed,
-        "points": task.points if passed else 0,
-        "message": shorten(message, 600),
-        "missing": missing,
-        "seconds": round(time.perf_counter() - start, 3),
-    }
-
-
-def load_tasks(module_name: str) -> dict[str, Task]:
-    """The tasks of a hidden-test module, by id."""
-    module = importlib.import_module(module_name)
-    return {t.id: t for t in module.TASKS}
-
-
-def run_task(module_name: str, task_id: str, nonce: str, output_limit: int = OUTPUT_LIMIT) -> None:
-    """Kernel side of the grader: test one task against the notebook's namespace, display the verdict.
-
-    The verdict is displayed as ``{RESULT_MIME: {..., "nonce": nonce}}``; the grader reads
-    it from this cell's outputs only, and only with the nonce it chose, so nothing the
-    learner prints can pose as a result.
-    """
-    try:
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        ns = shell.user_ns if shell is not None else {}
-        task = load_tasks(module_name)[task_id]
-        result = evaluate_task(task, ns, output_limit)
-    except BaseException as e:  # the test module itself failed to load
-        result = {"id": task_id, "passed": False, "points": 0, "missing": [], "seconds": 0.0,
-                  "message": f"the grader could not run this task: {type(e).__name__}: {shorten(e, 200)}"}
-    result["nonce"] = nonce
-    from IPython.display import display
-
-    display({RESULT_MIME: result}, raw=True)
+    except Exception as e:  # a bug in a test, or a value the test did not expect
+        message = f"the test could not check the result: {type(e).__name__}: {shorten(e, 200)}"
+    finally:
+        _SALT.reset(token)
+    return {"id": task.id, "passed": passed, "points": task.points if passed else 0,
+            "message": shorten(message, 600), "missing": list(learner.missing),
+            "seconds": round(time.perf_counter() - start, 3)}

@@ -1,7 +1,7 @@
 """course_grader: the grader, end to end, on the solutions, the exercises and broken work.
 
-Every grading run starts a Jupyter kernel (a few seconds), so the notebooks are graded in
-two runs shared by the tests (module-scoped fixtures):
+Every grading run starts a sandboxed worker process (a few seconds), so the notebooks are
+graded in two runs shared by the tests (module-scoped fixtures):
 
 - the solution notebook, through the command line, must get full marks and exit 0;
 - a class folder, through ``cli.main()``: the generated exercise notebook (every task must
@@ -9,6 +9,9 @@ two runs shared by the tests (module-scoped fixtures):
   solution by replacing function bodies with broken or hostile code. Each broken task
   must score 0 with a message that says what happened, an untouched task must keep its
   points, and the grader must survive all of it.
+
+Attacks on the grader itself (forged verdicts, aliases of forbidden functions, other
+students' files) are in tests/test_grader_attacks.py; the gradebook in test_grader_gradebook.py.
 """
 from __future__ import annotations
 
@@ -26,7 +29,6 @@ import pytest
 from course_grader import cli, grade, report
 from course_grader.exercises import BEGIN, END
 from course_grader.hidden_tests.set02 import TASKS
-from course_grader.testkit import RESULT_MIME
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SOLUTION = ROOT / "solutions" / "02_attention_exercises.ipynb"
@@ -41,9 +43,9 @@ BROKEN = [
     ("alice", "softmax", "while True:\n    pass", r"did not finish within 8 s"),
     ("alice", "causal_mask", "import time\nwhile True:  # swallows the interrupt\n    try:\n        time.sleep(0.05)\n"
      "    except BaseException:\n        pass", r"did not finish within 8 s.*did not stop when interrupted.*restarted"),
-    ("alice", "scaled_dot_product_attention", "import os\nos._exit(0)", r"kernel died"),
+    ("alice", "scaled_dot_product_attention", "import os\nos._exit(0)", r"process died"),
     ("alice", "split_heads", "import os, signal\nos.kill(os.getpid(), getattr(signal, 'SIGKILL', signal.SIGTERM))",
-     r"kernel died"),
+     r"process died"),
     ("alice", "merge_heads", 'raise ValueError("boom")', r"raised ValueError: boom \(line \d+ of merge_heads\)"),
     # bob: wrong answers of every kind, one per task.
     ("bob", "softmax", 'return torch.full_like(x, float("nan"))', r"NaN"),
@@ -109,6 +111,7 @@ def test_solution_gets_full_marks_and_exit_code_0(solution_run):
     assert [t["id"] for t in sub["tasks"]] == [t.id for t in TASKS]
     assert all(t["message"] == "passed" for t in sub["tasks"])
     assert sub["notes"] == [] and sub["error"] is None  # every cell of the solution ran without error
+    assert sub["sandbox"] in ("bwrap", "none") and sub["timings"]["total"] > 0
 
 
 def test_solution_table_is_printed(solution_run):
@@ -124,7 +127,8 @@ def test_the_graded_file_is_not_modified(solution_run):
 
 def test_json_shape(solution_run):
     _, report, _, _, _ = solution_run
-    assert set(report) == {"submissions"}
+    assert set(report) == {"submissions", "run"}  # "run": the fingerprint a re-run resumes from, the sandbox used
+    assert report["run"]["complete"] is True and report["run"]["graded"] == 1
     (sub,) = report["submissions"]
     assert {"path", "score", "max_score", "tasks"} <= set(sub)
     assert pathlib.Path(sub["path"]) == SOLUTION
@@ -137,10 +141,11 @@ def test_csv_gradebook_for_one_notebook(solution_run):
     _, _, gradebook, _, _ = solution_run
     rows = list(csv.DictReader(gradebook.open(encoding="utf-8")))
     assert len(rows) == 1
-    assert [k for k in rows[0]] == ["student", "path", "exercise_set", *MAX, "total", "max"]
-    assert rows[0]["student"] == "02_attention_exercises" and rows[0]["exercise_set"] == "02_attention"
-    assert {k: int(rows[0][k]) for k in MAX} == MAX
-    assert int(rows[0]["total"]) == int(rows[0]["max"]) == 12
+    assert [k for k in rows[0]] == ["student", "total", "max", "02_attention",
+                                    *[f"02_attention:{t}" for t in MAX], "notes"]
+    assert rows[0]["student"] == "02_attention_exercises" and rows[0]["notes"] == ""
+    assert {k: int(rows[0][f"02_attention:{k}"]) for k in MAX} == MAX
+    assert int(rows[0]["total"]) == int(rows[0]["max"]) == int(rows[0]["02_attention"]) == 12
 
 
 # ----------------------------------------------------------------------------- a class of broken work
@@ -159,7 +164,7 @@ def class_run(tmp_path_factory):
     (root / "dave" / SOLUTION.name).write_text("{ this is not json", encoding="utf-8")
     stamps = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*.ipynb")}
     code = cli.main([str(root), "--json", str(root / "grades.json"), "--csv", str(root / "gradebook.csv"),
-                       "--timeout", "120", "--task-timeout", str(TASK_TIMEOUT), "--no-progress"])
+                     "--timeout", "120", "--task-timeout", str(TASK_TIMEOUT), "--no-progress", "--jobs", "2"])
     report = json.loads((root / "grades.json").read_text(encoding="utf-8"))
     return code, report, root, stamps
 
@@ -227,9 +232,10 @@ def test_csv_gradebook_for_a_class(class_run):
     assert sorted(rows) == ["alice", "bob", "carol", "dave"]
     for student, sub in by_student(report).items():
         row = rows[student]
-        assert {k: int(row[k]) for k in MAX} == {t["id"]: t["points"] for t in sub["tasks"]}
+        assert {k: int(row[f"02_attention:{k}"]) for k in MAX} == {t["id"]: t["points"] for t in sub["tasks"]}
         assert int(row["total"]) == sub["score"] and int(row["max"]) == 12
-    assert int(rows["alice"]["multi_head_attention"]) == 3
+    assert int(rows["alice"]["02_attention:multi_head_attention"]) == 3
+    assert "not a readable notebook" in rows["dave"]["notes"]
 
 
 # ----------------------------------------------------------------------------- no kernel needed
@@ -254,6 +260,13 @@ def test_notebook_of_unknown_set_is_an_error_not_a_crash(tmp_path):
     assert sub.score == 0 and not sub.passed
 
 
+def test_an_unreadable_file_never_shows_its_content(tmp_path):
+    path = tmp_path / "02_attention_exercises.ipynb"
+    path.write_text("SECRET-CONTENT-1234 { not json", encoding="utf-8")
+    sub = grade.grade_notebook(path)
+    assert "not a readable notebook" in sub.error and "SECRET" not in json.dumps(sub.to_json())
+
+
 def test_folder_students_and_missing_paths(tmp_path):
     for rel in ("alice/a.ipynb", "alice/.ipynb_checkpoints/a-checkpoint.ipynb", "bob/sub/b.ipynb", "c.ipynb"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -267,22 +280,6 @@ def test_folder_students_and_missing_paths(tmp_path):
     assert cli.main([str(tmp_path / "missing"), "--json", str(tmp_path / "out.json")]) == 2
     (tmp_path / "empty").mkdir()
     assert cli.main([str(tmp_path / "empty"), "--json", str(tmp_path / "out.json")]) == 2
-
-
-def test_a_printed_verdict_without_the_nonce_is_ignored():
-    """Only the grader's own verdict counts: one with another nonce (e.g. faked by the learner) is not a pass."""
-    task = TASKS[0]
-    fake = {"output_type": "display_data", "metadata": {},
-            "data": {RESULT_MIME: {"id": task.id, "passed": True, "points": 99, "message": "passed", "nonce": "guess"}}}
-    real = {"output_type": "display_data", "metadata": {},
-            "data": {RESULT_MIME: {"id": task.id, "passed": False, "message": "wrong", "missing": [], "nonce": "n0"}}}
-    r = grade._verdict(task, "ok", "", {"outputs": [fake]}, "n0", 5, 5, None, {}, {})
-    assert r.points == 0 and "no verdict" in r.message
-    r = grade._verdict(task, "ok", "", {"outputs": [fake, real]}, "n0", 5, 5, None, {}, {})
-    assert r.points == 0 and r.message == "wrong"
-    real["data"][RESULT_MIME].update(passed=True, message="passed")
-    r = grade._verdict(task, "ok", "", {"outputs": [real]}, "n0", 5, 5, None, {}, {})
-    assert r.points == task.points  # points come from the hidden tests, never from the notebook
 
 
 def test_table_and_exit_code_rules():

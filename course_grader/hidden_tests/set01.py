@@ -36,8 +36,8 @@ import torch
 from course_lib import units
 from course_lib.ngram import NGramModel
 from course_grader.testkit import (
-    TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, graded, learner_function,
-    substitute)
+    Forbid, TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, generator, graded, kind_of,
+    learner_function, rng, substitute)
 
 EXERCISE_SET = "01_background"
 
@@ -55,7 +55,7 @@ def _ids(text: str) -> torch.Tensor:
 
 
 def _random_ids(n: int, vocab: int, seed: int, high: int | None = None) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     return torch.randint(0, vocab if high is None else high, (n,), generator=g)
 
 
@@ -85,7 +85,7 @@ def _as_float(got, what: str) -> float:
         return float(got.item())
     if isinstance(got, numbers.Real) and not isinstance(got, bool):
         return float(got)
-    kind = f"a tensor of shape {tuple(got.shape)}" if isinstance(got, torch.Tensor) else type(got).__name__
+    kind = f"a tensor of shape {tuple(got.shape)}" if isinstance(got, torch.Tensor) else kind_of(got)
     extra = " (did the function forget to `return`?)" if got is None else ""
     raise TaskFailed(f"{what}: expected a number (a float), got {kind}{extra}")
 
@@ -112,8 +112,8 @@ def _expect_probs(got: torch.Tensor, expected: torch.Tensor, what: str) -> None:
         raise
 
 
-_NGRAM_METHODS = [(NGramModel, name, f"NGramModel.{name}") for name in
-                  ("fit", "prob", "log_prob", "cross_entropy", "_probs_for_keys", "_witten_bell_by_order")]
+NGRAM_FORBID = Forbid(names=("NGramModel",), modules=("course_lib.ngram",),
+                      reason="write Witten-Bell from the counts yourself, not with course_lib's NGramModel")
 
 
 # ----------------------------------------------------------------------------- tests
@@ -208,7 +208,7 @@ def test_loss_units(ns: dict) -> None:
         what = f"loss_units({loss:.6g}, bytes_per_token={bpt:g})"
         got = call(loss_units, loss, bpt)
         if not isinstance(got, (tuple, list)) or len(got) != 3:
-            kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
+            kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else kind_of(got)
             raise TaskFailed(f"{what}: expected a tuple (bits_per_token, bits_per_byte, perplexity), got {kind}")
         expected = (units.nats_to_bits(loss), units.bits_per_byte(loss, bpt), units.perplexity(loss))
         for name, g, e in zip(names, got, expected):
@@ -217,7 +217,7 @@ def test_loss_units(ns: dict) -> None:
     expect_raises(ValueError, loss_units, 2.0, -4.0, what="loss_units(2.0, bytes_per_token=-4)")
 
 
-@graded(3, "Witten-Bell interpolation of the bigram with the unigram")
+@graded(3, "Witten-Bell interpolation of the bigram with the unigram", forbid=NGRAM_FORBID)
 def test_witten_bell_bigram(ns: dict) -> None:
     witten_bell_bigram = learner_function(ns, "witten_bell_bigram")
     unseen = torch.cat([_random_ids(40, 6, seed=31, high=4), torch.tensor([4])])  # 4 only last, 5 never
@@ -230,8 +230,7 @@ def test_witten_bell_bigram(ns: dict) -> None:
     with substitute(ns, bigram_counts=ref_bigram_counts):
         for label, ids, V in cases:
             what = f"witten_bell_bigram on {label}"
-            got = call(witten_bell_bigram, ids, V, forbid=_NGRAM_METHODS,
-                       forbid_reason="write Witten-Bell from the counts yourself, not with course_lib's NGramModel")
+            got = call(witten_bell_bigram, ids, V)
             expect_tensor(got, what, shape=(V, V), dtype=torch.float64)
             expected = _model_probs(NGramModel(2, vocab_size=V, smoothing="witten-bell").fit(ids.numpy()))
             _expect_probs(got, expected, what)
@@ -247,13 +246,13 @@ def _polyfit(sizes, losses) -> tuple[float, float]:
 @graded(2, "L(D) = A D^-alpha fitted in log-log space")
 def test_fit_power_law(ns: dict) -> None:
     fit_power_law = learner_function(ns, "fit_power_law")
-    rng = np.random.default_rng(41)
+    noise = rng(41)
     d12 = np.unique(np.round(np.geomspace(10_000, 2_000_000, 12), -3))
     cases = [
         ("an exact power law 5 D^-0.1 at D = 1e4, 1e5, 1e6", torch.tensor([1e4, 1e5, 1e6], dtype=torch.float64),
          torch.tensor([5 * 1e4 ** -0.1, 5 * 1e5 ** -0.1, 5 * 1e6 ** -0.1], dtype=torch.float64)),
         ("12 noisy points, D from 1e4 to 2e6", torch.tensor(d12),
-         torch.tensor(3.2 * d12 ** -0.07 * np.exp(rng.normal(0, 0.02, len(d12))))),
+         torch.tensor(3.2 * d12 ** -0.07 * np.exp(noise.normal(0, 0.02, len(d12))))),
         ("two points (the line through them)", torch.tensor([100.0, 400.0], dtype=torch.float64),
          torch.tensor([2.0, 1.5], dtype=torch.float64)),
         ("a loss that rises with D (alpha < 0)", torch.tensor([1.0, 10.0, 100.0], dtype=torch.float64),
@@ -264,7 +263,7 @@ def test_fit_power_law(ns: dict) -> None:
         what = f"fit_power_law on {label}"
         got = call(fit_power_law, sizes, losses)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
+            kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else kind_of(got)
             raise TaskFailed(f"{what}: expected a tuple (A, alpha), got {kind}")
         A, alpha = _as_float(got[0], f"{what}: A"), _as_float(got[1], f"{what}: alpha")
         A_ref, alpha_ref = _polyfit(sizes, losses)

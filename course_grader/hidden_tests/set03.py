@@ -29,6 +29,7 @@ counted twice.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import torch
 import torch.nn as nn
@@ -36,10 +37,10 @@ import torch.nn.functional as F
 
 from course_lib import params
 from course_lib import transformer as tfm
-from course_lib.model import GPT, MLP, Block, CausalSelfAttention, GPTConfig
+from course_lib.model import GPT, MLP, Block, GPTConfig
 from course_grader.testkit import (
-    TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, graded, learner_function,
-    substitute)
+    Forbid, TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, generator, graded, kind_of,
+    learner_function, substitute)
 
 EXERCISE_SET = "03_transformer"
 
@@ -47,14 +48,8 @@ TOL = {torch.float32: dict(atol=1e-5, rtol=1e-4), torch.float64: dict(atol=1e-9,
 
 
 def _randn(*shape, seed: int, dtype=torch.float32, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
+    g = generator(seed)
     return torch.randn(*shape, generator=g, dtype=torch.float64).mul(scale).add(shift).to(dtype)
-
-
-def _not_course_lib(fn, what: str, name: str) -> None:
-    """Fail if the learner's function *is* the course's (e.g. ``sinusoidal_encoding = tfm.sinusoidal_encoding``)."""
-    if getattr(fn, "__module__", "") and str(getattr(fn, "__module__", "")).startswith("course_lib"):
-        raise TaskFailed(f"{what}: {name} is course_lib's own function ({fn.__module__}); write it yourself")
 
 
 def _expect_int(got, what: str) -> int:
@@ -63,7 +58,7 @@ def _expect_int(got, what: str) -> int:
             return int(got.item())
         extra = " (did the function forget to `return`?)" if got is None else ""
         shown = f" ({got!r})" if isinstance(got, float) else ""
-        raise TaskFailed(f"{what}: expected an int (an exact count), got {type(got).__name__}{shown}{extra}")
+        raise TaskFailed(f"{what}: expected an int (an exact count), got {kind_of(got)}{shown}{extra}")
     return int(got)
 
 
@@ -105,13 +100,13 @@ def _torch_ffn(x, w1, b1, w2, b2, activation):
         return net(x)
 
 
-def _block(d: int, n_head: int, bias: bool, seed: int, activation: str = "gelu", dtype=torch.float32) -> Block:
-    """A course_lib Block with every parameter drawn at random (LayerNorm gains around 1)."""
-    cfg = GPTConfig(vocab_size=2, context_length=64, n_layer=1, n_head=n_head, d_model=d, bias=bias,
-                    activation=activation)
+def _block(d: int, n_head: int, bias: bool, seed: int, activation: str = "gelu",
+           dtype=torch.float32) -> tuple[Block, dict]:
+    """A course_lib Block with every parameter drawn at random (LayerNorm gains around 1), and its spec for the worker."""
+    config = dict(vocab_size=2, context_length=64, n_layer=1, n_head=n_head, d_model=d, bias=bias, activation=activation)
     with torch.random.fork_rng():
-        block = Block(cfg)
-    g = torch.Generator().manual_seed(seed)
+        block = Block(GPTConfig(**config))
+    g = generator(seed)
     with torch.no_grad():
         for name, p in block.named_parameters():
             noise = torch.randn(p.shape, generator=g, dtype=torch.float64)
@@ -122,7 +117,8 @@ def _block(d: int, n_head: int, bias: bool, seed: int, activation: str = "gelu",
             else:
                 value = noise / p.shape[1] ** 0.5  # (out, in): unit-size outputs
             p.copy_(value)
-    return block.to(dtype).eval()
+    block = block.to(dtype).eval()
+    return block, {"config": config, "state": block.state_dict(), "dtype": dtype}
 
 
 def ref_transformer_param_count(d_model, num_encoder_layers, num_decoder_layers, dim_feedforward) -> int:
@@ -133,16 +129,15 @@ def ref_transformer_param_count(d_model, num_encoder_layers, num_decoder_layers,
 # ----------------------------------------------------------------------------- tests
 
 
-@graded(2, "the sinusoidal position table of Vaswani et al. (2017)")
+@graded(2, "the sinusoidal position table of Vaswani et al. (2017)", forbid=Forbid(
+    names=("sinusoidal_encoding", "SinusoidalPositionalEncoding"),
+    modules=("course_lib.transformer.sinusoidal_encoding", "course_lib.transformer.SinusoidalPositionalEncoding"),
+    reason="write the encoding from the formula, not with course_lib's version"))
 def test_sinusoidal_encoding(ns: dict) -> None:
     sinusoidal_encoding = learner_function(ns, "sinusoidal_encoding")
-    forbid = [(tfm, "sinusoidal_encoding", "course_lib.transformer.sinusoidal_encoding"),
-              (tfm.SinusoidalPositionalEncoding, "__init__", "course_lib.transformer.SinusoidalPositionalEncoding")]
     for max_len, d in [(10, 8), (1, 2), (3, 2), (64, 6), (200, 32), (1024, 128)]:
         what = f"sinusoidal_encoding(max_len={max_len}, d_model={d})"
-        _not_course_lib(sinusoidal_encoding, what, "sinusoidal_encoding")
-        got = call(sinusoidal_encoding, max_len, d, forbid=forbid,
-                   forbid_reason="write the encoding from the formula, not with course_lib's version")
+        got = call(sinusoidal_encoding, max_len, d)
         expect_tensor(got, what, shape=(max_len, d), dtype=torch.float32)
         expected = tfm.sinusoidal_encoding(max_len, d)
         atol = 1e-5 + 2e-7 * max_len
@@ -158,12 +153,11 @@ def test_sinusoidal_encoding(ns: dict) -> None:
     expect_raises(ValueError, sinusoidal_encoding, 10, 7, what="sinusoidal_encoding(10, d_model=7), an odd width")
 
 
-@graded(2, "layer normalisation by hand, checked against torch")
+@graded(2, "layer normalisation by hand, checked against torch", forbid=Forbid(
+    names=("*layernorm*", "*groupnorm*", "*batchnorm*", "*instancenorm*", "*rmsnorm*"),
+    reason="layer norm must be written by hand"))
 def test_layer_norm(ns: dict) -> None:
     layer_norm = learner_function(ns, "layer_norm")
-    forbid = [(F, "layer_norm", "torch.nn.functional.layer_norm"), (torch, "layer_norm", "torch.layer_norm"),
-              (torch, "native_layer_norm", "torch.native_layer_norm"),
-              (nn.LayerNorm, "forward", "nn.LayerNorm"), (F, "group_norm", "torch.nn.functional.group_norm")]
     f64 = torch.float64
     cases = [
         ("x (2, 5, 8)", _randn(2, 5, 8, seed=1, scale=2.0, shift=0.5), _randn(8, seed=2, shift=1.0),
@@ -181,7 +175,7 @@ def test_layer_norm(ns: dict) -> None:
     for label, x, gamma, beta, eps in cases:
         what = f"layer_norm on {label}"
         args = (x, gamma, beta) if eps == 1e-5 else (x, gamma, beta, eps)
-        got = call(layer_norm, *args, forbid=forbid, forbid_reason="layer norm must be written by hand")
+        got = call(layer_norm, *args)
         expect_tensor(got, what, shape=x.shape, dtype=x.dtype)
         expected = ref_layer_norm(x, gamma, beta, eps)
         tol = TOL[x.dtype]
@@ -236,11 +230,12 @@ def test_feed_forward(ns: dict) -> None:
                   what="feed_forward(..., activation='swish'), an activation it does not know")
 
 
-@graded(3, "a pre-LayerNorm GPT block from its weights, checked against course_lib.model.Block")
+@graded(3, "a pre-LayerNorm GPT block from its weights, checked against course_lib.model.Block", forbid=Forbid(
+    modules=("course_lib.model.Block.forward", "course_lib.model.CausalSelfAttention.forward",
+             "course_lib.model.MLP.forward", "course_lib.model.GPT"),
+    reason="compute the block from its weights; do not call the block, its attention or its MLP"))
 def test_decoder_block(ns: dict) -> None:
     decoder_block = learner_function(ns, "decoder_block")
-    forbid = [(Block, "forward", "the block itself (block(x) or block.forward)"),
-              (CausalSelfAttention, "forward", "block.attn"), (MLP, "forward", "block.mlp")]
     cases = [
         ("x (2, 5, 16), n_head=4, no biases", (2, 5, 16), dict(n_head=4, bias=False, seed=100)),
         ("x (2, 5, 16), n_head=4, with biases", (2, 5, 16), dict(n_head=4, bias=True, seed=101)),
@@ -253,11 +248,10 @@ def test_decoder_block(ns: dict) -> None:
     with substitute(ns, layer_norm=ref_layer_norm, feed_forward=ref_feed_forward):
         for i, (label, shape, kw) in enumerate(cases):
             dtype = kw.get("dtype", torch.float32)
-            block = _block(shape[-1], **kw)
+            block, spec = _block(shape[-1], **kw)
             x = _randn(*shape, seed=200 + i, dtype=dtype)
             what = f"decoder_block with {label}"
-            got = call(decoder_block, x, block, forbid=forbid,
-                       forbid_reason="compute the block from its weights; do not call the block, its attention or its MLP")
+            got = call(decoder_block, x, ns.make("Block", spec))
             expect_tensor(got, what, shape=x.shape, dtype=dtype)
             with torch.no_grad():
                 expected = block(x)
@@ -269,17 +263,13 @@ def test_decoder_block(ns: dict) -> None:
             expect_close(got, expected, what, **tol)
 
 
-@graded(2, "parameters of nn.Transformer from its sizes")
+@graded(2, "parameters of nn.Transformer from its sizes", forbid=Forbid(
+    names=("Transformer", "TransformerEncoderLayer", "TransformerDecoderLayer", "TransformerEncoder",
+           "TransformerDecoder", "MultiheadAttention", "Seq2SeqTransformer"),
+    modules=("course_lib.params", "course_lib.transformer.Seq2SeqTransformer"),
+    reason="count the parameters from the sizes with a formula; do not build the model"))
 def test_transformer_param_count(ns: dict) -> None:
     count = learner_function(ns, "transformer_param_count")
-    forbid = [(nn.Transformer, "__init__", "nn.Transformer"), (nn.TransformerEncoderLayer, "__init__", "nn.TransformerEncoderLayer"),
-              (nn.TransformerDecoderLayer, "__init__", "nn.TransformerDecoderLayer"),
-              (nn.TransformerEncoder, "__init__", "nn.TransformerEncoder"),
-              (nn.TransformerDecoder, "__init__", "nn.TransformerDecoder"),
-              (nn.MultiheadAttention, "__init__", "nn.MultiheadAttention"),
-              (params, "seq2seq_param_count", "course_lib.params.seq2seq_param_count"),
-              (params, "seq2seq_param_breakdown", "course_lib.params.seq2seq_param_breakdown"),
-              (tfm.Seq2SeqTransformer, "__init__", "course_lib.transformer.Seq2SeqTransformer")]
     cases = [  # (d_model, encoder layers, decoder layers, dim_feedforward, nhead to build it with, or None: by formula)
         (512, 6, 6, 2048, None),
         (1024, 6, 6, 4096, None),
@@ -290,13 +280,12 @@ def test_transformer_param_count(ns: dict) -> None:
     ]
     for d, le, ld, f, nhead in cases:
         what = f"transformer_param_count(d_model={d}, num_encoder_layers={le}, num_decoder_layers={ld}, dim_feedforward={f})"
-        got = _expect_int(call(count, d, le, ld, f, forbid=forbid,
-                               forbid_reason="count the parameters from the sizes with a formula; do not build the model"),
-                          what)
+        got = _expect_int(call(count, d, le, ld, f), what)
         if nhead is None:
             expected, source = ref_transformer_param_count(d, le, ld, f), "the formula checked in chapter 03"
         else:
-            with torch.random.fork_rng():
+            with torch.random.fork_rng(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # nested-tensor advice for odd head counts
                 model = nn.Transformer(d, nhead, le, ld, f, dropout=0.0, batch_first=True)
             expected, source = sum(p.numel() for p in model.parameters()), "sum(p.numel()) of nn.Transformer"
         if got == expected:
@@ -311,13 +300,11 @@ def test_transformer_param_count(ns: dict) -> None:
         raise TaskFailed(f"{what}: expected {expected:,d} ({source}), got {got:,d}{hint}")
 
 
-@graded(2, "parameters of the course's GPT from its sizes, with and without embeddings")
+@graded(2, "parameters of the course's GPT from its sizes, with and without embeddings", forbid=Forbid(
+    names=("GPT", "Block"), modules=("course_lib.model.GPT", "course_lib.model.Block", "course_lib.params"),
+    reason="count the parameters from the sizes with a formula; do not build the model"))
 def test_gpt_param_count(ns: dict) -> None:
     count = learner_function(ns, "gpt_param_count")
-    forbid = [(GPT, "__init__", "course_lib.model.GPT"), (Block, "__init__", "course_lib.model.Block"),
-              (params, "gpt_param_count", "course_lib.params.gpt_param_count"),
-              (params, "gpt_param_breakdown", "course_lib.params.gpt_param_breakdown"),
-              (params, "param_share_report", "course_lib.params.param_share_report")]
     cases = [  # (n_layer, d_model, vocab_size, context_length, bias, non_embedding, build the GPT to count it?)
         (2, 64, 256, 64, False, False, True),
         (2, 64, 256, 64, True, False, True),
@@ -330,9 +317,7 @@ def test_gpt_param_count(ns: dict) -> None:
     for L, d, V, T, bias, non_emb, build in cases:
         what = (f"gpt_param_count(n_layer={L}, d_model={d}, vocab_size={V}, context_length={T}, bias={bias}, "
                 f"non_embedding={non_emb})")
-        got = _expect_int(call(count, L, d, V, T, bias, non_emb, forbid=forbid,
-                               forbid_reason="count the parameters from the sizes with a formula; do not build the model"),
-                          what)
+        got = _expect_int(call(count, L, d, V, T, bias, non_emb), what)
         if build:
             with torch.random.fork_rng():
                 model = GPT(GPTConfig(vocab_size=V, context_length=T, n_layer=L, n_head=4 if d % 4 == 0 else 1,

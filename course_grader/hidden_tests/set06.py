@@ -51,26 +51,18 @@ from transformers.generation.logits_process import (
 from course_lib import generation as ref
 from course_grader.hidden_tests import randn
 from course_grader.testkit import (
-    TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, graded, learner_function)
+    Forbid, derive_seed, TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, graded, kind_of,
+    learner_function)
+from course_grader.worker.fixtures import PrefixLM as _PrefixLM
+from course_grader.worker.fixtures import TableLM
 
 EXERCISE_SET = "06_generation"
 
 # the versions the check cells compare with; a task must not hand its work to them
-_SHORTCUTS = [
-    *((ref, name, f"course_lib.generation.{name}") for name in (
-        "apply_temperature", "filter_logits", "next_token_distribution", "apply_repetition_penalty",
-        "greedy_decode", "sample", "beam_search", "beam_search_beams")),
-    (TemperatureLogitsWarper, "__call__", "transformers' TemperatureLogitsWarper"),
-    (TopKLogitsWarper, "__call__", "transformers' TopKLogitsWarper"),
-    (TopPLogitsWarper, "__call__", "transformers' TopPLogitsWarper"),
-    (RepetitionPenaltyLogitsProcessor, "__call__", "transformers' RepetitionPenaltyLogitsProcessor"),
-]
-_REASON = "write it yourself: course_lib.generation and transformers' processors are for the check cells"
-
-
-def _call(fn, *args, **kwargs):
-    """``testkit.call`` with the library versions of the tasks forbidden."""
-    return call(fn, *args, forbid=_SHORTCUTS, forbid_reason=_REASON, **kwargs)
+FORBID = Forbid(modules=("course_lib.generation", "transformers.generation"),
+                names=("*LogitsWarper", "*LogitsProcessor", "generate"),
+                reason="write it yourself: course_lib.generation and transformers' processors are for the check cells")
+_call = call
 
 
 TOL = {torch.float32: dict(atol=1e-6, rtol=1e-6), torch.float64: dict(atol=1e-12, rtol=1e-12)}
@@ -82,36 +74,15 @@ def _shape(x: torch.Tensor) -> str:
     return f"{tuple(x.shape)} {str(x.dtype).replace('torch.', '')}"
 
 
-class PrefixLM(torch.nn.Module):
-    """A fixed-weight causal LM: (B, T) int64 -> (B, T, V) logits, no training.
-
-    logits[t] = scale * (bigram[ids[t]] + mean(embed[ids[:t+1]]) @ out): the next token
-    depends on the last token and on everything before it.
-    """
-
-    def __init__(self, vocab: int = 7, d: int = 6, scale: float = 2.0, seed: int = 0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.bigram = torch.nn.Parameter(torch.randn(vocab, vocab, generator=g), requires_grad=False)
-        self.embed = torch.nn.Parameter(torch.randn(vocab, d, generator=g), requires_grad=False)
-        self.out = torch.nn.Parameter(torch.randn(d, vocab, generator=g), requires_grad=False)
-        self.scale = scale
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        T = ids.shape[1]
-        prefix = self.embed[ids].cumsum(dim=1) / torch.arange(1, T + 1, device=ids.device)[:, None]  # (B, T, d)
-        return self.scale * (self.bigram[ids] + prefix @ self.out)  # (B, T, V)
+def PrefixLM(vocab: int = 7, d: int = 6, scale: float = 2.0, seed: int = 0) -> _PrefixLM:
+    """A fixed-weight causal LM (``course_grader.worker.fixtures.PrefixLM``), (B, T) int64 -> (B, T, V):
+    logits[t] = scale * (bigram[ids[t]] + mean(embed[ids[:t+1]]) @ out), weights drawn from ``seed``."""
+    return _PrefixLM.random(vocab, d, derive_seed(seed), scale=scale).eval()
 
 
-class TableLM(torch.nn.Module):
-    """A bigram model from a fixed (V, V) table of next-token logits: (B, T) -> (B, T, V)."""
-
-    def __init__(self, table: torch.Tensor):
-        super().__init__()
-        self.table = table
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.table[ids]  # (B, T, V)
+def _remote(ns, model) -> object:
+    """The same model built in the worker: a handle to pass to the learner's function."""
+    return ns.make(type(model).__name__, model.spec())
 
 
 # ----------------------------------------------------------------------------- references
@@ -173,7 +144,7 @@ def ref_beam_search(model, ids: torch.Tensor, num_beams: int, max_new_tokens: in
 # ----------------------------------------------------------------------------- tests
 
 
-@graded(1, "logits / T; T = 0 keeps only the maximum")
+@graded(1, "logits / T; T = 0 keeps only the maximum", forbid=FORBID)
 def test_apply_temperature(ns: dict) -> None:
     fn = learner_function(ns, "apply_temperature")
     with_inf = randn(2, 9, seed=3, scale=2.0)
@@ -208,7 +179,7 @@ def test_apply_temperature(ns: dict) -> None:
     expect_raises(ValueError, fn, randn(5, seed=7), -0.5, what="apply_temperature(logits, -0.5)")
 
 
-@graded(2, "keep the k highest logits (ties kept), -inf elsewhere")
+@graded(2, "keep the k highest logits (ties kept), -inf elsewhere", forbid=FORBID)
 def test_top_k_filter(ns: dict) -> None:
     fn = learner_function(ns, "top_k_filter")
     ties = torch.tensor([[2.0, 1.0, 1.0, 1.0, -1.0, 0.0], [0.5, 0.5, 0.5, -3.0, 0.5, 4.0]])
@@ -236,24 +207,36 @@ def _ok_margin(logits: torch.Tensor, top_p: float) -> bool:
     return bool(((probs - top_p).abs() > 1e-4).all())
 
 
-@graded(3, "nucleus: the smallest set of likeliest tokens with mass >= p")
+def _with_inf(seed: int) -> torch.Tensor:
+    x = randn(2, 10, seed=seed, scale=2.0)
+    x[0, [1, 4, 7]] = float("-inf")
+    x[1, 2:] = float("-inf")
+    return x
+
+
+def _away_from_cut(make, seed: int, top_p: float) -> torch.Tensor:
+    """``make(seed)``, or with the next seeds, until no cumulative probability lies within 1e-4 of ``top_p``."""
+    for k in range(100):
+        logits = make(seed + 1000 * k)
+        if top_p >= 1.0 or _ok_margin(logits, top_p):
+            return logits
+    raise RuntimeError("hidden test: no case away from the cut")  # a bug in the test, not the learner
+
+
+@graded(3, "nucleus: the smallest set of likeliest tokens with mass >= p", forbid=FORBID)
 def test_top_p_filter(ns: dict) -> None:
     fn = learner_function(ns, "top_p_filter")
-    with_inf = randn(2, 10, seed=23, scale=2.0)
-    with_inf[0, [1, 4, 7]] = float("-inf")
-    with_inf[1, 2:] = float("-inf")
     cases = [
-        ("(12,) logits, p=0.9", randn(12, seed=20, scale=2.0), 0.9, 1),
-        ("(4, 10) logits, p=0.5", randn(4, 10, seed=21, scale=2.0), 0.5, 1),
-        ("(3, 8) float64 logits, p=0.75", randn(3, 8, seed=22, dtype=torch.float64, scale=1.5), 0.75, 1),
-        ("(2, 10) logits with -inf entries, p=0.8", with_inf, 0.8, 1),
-        ("(2, 9) logits, p=0.01 (only the most likely token)", randn(2, 9, seed=24, scale=2.0), 0.01, 1),
-        ("(2, 9) logits, p=0.01, min_tokens_to_keep=3", randn(2, 9, seed=25, scale=2.0), 0.01, 3),
-        ("(2, 9) logits, p=1.0 (keep everything)", randn(2, 9, seed=26, scale=2.0), 1.0, 1),
+        ("(12,) logits, p=0.9", lambda s: randn(12, seed=s, scale=2.0), 20, 0.9, 1),
+        ("(4, 10) logits, p=0.5", lambda s: randn(4, 10, seed=s, scale=2.0), 21, 0.5, 1),
+        ("(3, 8) float64 logits, p=0.75", lambda s: randn(3, 8, seed=s, dtype=torch.float64, scale=1.5), 22, 0.75, 1),
+        ("(2, 10) logits with -inf entries, p=0.8", _with_inf, 23, 0.8, 1),
+        ("(2, 9) logits, p=0.01 (only the most likely token)", lambda s: randn(2, 9, seed=s, scale=2.0), 24, 0.01, 1),
+        ("(2, 9) logits, p=0.01, min_tokens_to_keep=3", lambda s: randn(2, 9, seed=s, scale=2.0), 25, 0.01, 3),
+        ("(2, 9) logits, p=1.0 (keep everything)", lambda s: randn(2, 9, seed=s, scale=2.0), 26, 1.0, 1),
     ]
-    for label, logits, p, keep in cases:
-        if p < 1.0 and not _ok_margin(logits, p):
-            raise RuntimeError(f"hidden test case too close to a cut: {label}")  # a bug in the test, not the learner
+    for label, make, seed, p, keep in cases:
+        logits = _away_from_cut(make, seed, p)
         what = f"top_p_filter on {label}"
         got = _call(fn, logits, p) if keep == 1 else _call(fn, logits, p, min_tokens_to_keep=keep)
         _expect_same_kept(got, ref_top_p(logits, p, keep), logits, what)
@@ -277,7 +260,7 @@ def test_top_p_filter(ns: dict) -> None:
         expect_raises(ValueError, fn, randn(5, seed=27), bad, what=f"top_p_filter(logits, {bad})")
 
 
-@graded(2, "divide positive / multiply negative logits of tokens already seen")
+@graded(2, "divide positive / multiply negative logits of tokens already seen", forbid=FORBID)
 def test_apply_repetition_penalty(ns: dict) -> None:
     fn = learner_function(ns, "apply_repetition_penalty")
     zeros = randn(2, 8, seed=33)
@@ -318,16 +301,21 @@ def _expect_ids(got, expected: torch.Tensor, what: str) -> None:
         raise TaskFailed(f"{what}: at position {i} expected token {int(expected[i])}, got {int(got[i])}")
 
 
-@graded(2, "append the argmax token, stop at EOS")
+@graded(2, "append the argmax token, stop at EOS", forbid=FORBID)
 def test_greedy_decode(ns: dict) -> None:
     fn = learner_function(ns, "greedy_decode")
-    model = PrefixLM(vocab=7, d=6, scale=2.0, seed=2).eval()
     prompt = torch.tensor([3, 1, 4])
-    free = ref_greedy_decode(model, prompt, 8)  # where it goes without EOS
-    first_new, later = int(free[3]), int(free[7])
-    never = next(t for t in range(7) if t not in free[3:].tolist())
-    if later in free[3:7].tolist():
-        raise RuntimeError("hidden test: pick another EOS for the 'later' case")
+    for k in range(100):  # a model whose free run has a token first seen at the 5th new token, and one never seen
+        model = PrefixLM(vocab=7, d=6, scale=2.0, seed=2 + 1000 * k)
+        free = ref_greedy_decode(model, prompt, 8)  # where it goes without EOS
+        first_new, later = int(free[3]), int(free[7])
+        unseen = [t for t in range(7) if t not in free[3:].tolist()]
+        if unseen and later not in free[3:7].tolist():
+            never = unseen[0]
+            break
+    else:
+        raise RuntimeError("hidden test: no model for the EOS cases")  # a bug in the test
+    remote = _remote(ns, model)
     cases = [
         ("8 new tokens, no EOS", prompt, 8, None),
         ("0 new tokens", prompt, 0, None),
@@ -338,7 +326,7 @@ def test_greedy_decode(ns: dict) -> None:
     ]
     for label, ids, n, eos in cases:
         what = f"greedy_decode with PrefixLM (a model that reads the whole prefix), prompt {ids.tolist()}, {label}"
-        got = _call(fn, model, ids, n) if eos is None else _call(fn, model, ids, n, eos_token_id=eos)
+        got = _call(fn, remote, ids, n) if eos is None else _call(fn, remote, ids, n, eos_token_id=eos)
         _expect_ids(got, ref_greedy_decode(model, ids, n, eos_token_id=eos), what)
     # an exact tie: after token 0 the table gives tokens 1 and 3 the same logit; argmax picks the lower id
     table = torch.full((4, 4), -2.0)
@@ -346,13 +334,13 @@ def test_greedy_decode(ns: dict) -> None:
     table[1, 2] = table[3, 2] = table[2, 0] = 1.0
     tied = TableLM(table)
     what = "greedy_decode on a bigram model where tokens 1 and 3 tie after token 0"
-    _expect_ids(_call(fn, tied, torch.tensor([2]), 4), ref_greedy_decode(tied, torch.tensor([2]), 4), what)
+    _expect_ids(_call(fn, _remote(ns, tied), torch.tensor([2]), 4), ref_greedy_decode(tied, torch.tensor([2]), 4), what)
 
 
-@graded(3, "keep the num_beams most probable prefixes")
+@graded(3, "keep the num_beams most probable prefixes", forbid=FORBID)
 def test_beam_search(ns: dict) -> None:
     fn = learner_function(ns, "beam_search")
-    model = PrefixLM(vocab=6, d=5, scale=0.7, seed=6).eval()  # beam search beats greedy here
+    model = PrefixLM(vocab=6, d=5, scale=0.7, seed=6)
     # the classic case where greedy loses: token 0 looks best now, but everything after it is flat
     table = torch.tensor([[0.1, 0.0, -0.1, 0.2],  # after 0: almost flat, every continuation is unlikely
                           [-9.0, -9.0, 5.0, -9.0],  # after 1: token 2, almost surely
@@ -370,9 +358,9 @@ def test_beam_search(ns: dict) -> None:
     ]
     for label, m, ids, k, n in cases:
         what = f"beam_search with {label}, prompt {ids.tolist()}"
-        got = _call(fn, m, ids, k, n)
+        got = _call(fn, _remote(ns, m), ids, k, n)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
+            kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else kind_of(got)
             raise TaskFailed(f"{what}: expected a tuple (ids, logprob), got {kind}")
         got_ids, got_lp = got
         best, best_logprob = ref_beam_search(m, ids, k, n)

@@ -30,7 +30,6 @@ changes with the window it is scored in, so the window bookkeeping must be exact
 from __future__ import annotations
 
 import math
-import random
 from collections import Counter
 
 import sacrebleu
@@ -38,7 +37,10 @@ import torch
 from rouge_score import rouge_scorer
 
 from course_lib import metrics
-from course_grader.testkit import TaskFailed, call, collect_tasks, expect_raises, graded, learner_function, substitute
+from course_grader.testkit import (
+    Forbid, TaskFailed, call, collect_tasks, derive_seed, expect_raises, generator, graded, kind_of, learner_function,
+    library, pyrandom, substitute)
+from course_grader.worker.fixtures import PrefixLM as _PrefixLM
 
 EXERCISE_SET = "07_evaluation"
 
@@ -48,7 +50,7 @@ def _number(got, what: str) -> float:
     """A real number from what the learner returned (a float, an int or a one-element tensor)."""
     if isinstance(got, bool) or got is None:
         extra = " (did the function forget to `return`?)" if got is None else ""
-        raise TaskFailed(f"{what}: expected a number, got {type(got).__name__}{extra}")
+        raise TaskFailed(f"{what}: expected a number, got {kind_of(got)}{extra}")
     if isinstance(got, torch.Tensor):
         if got.numel() != 1:
             raise TaskFailed(f"{what}: expected one number, got a tensor of shape {tuple(got.shape)}")
@@ -56,7 +58,7 @@ def _number(got, what: str) -> float:
     try:
         return float(got)
     except (TypeError, ValueError):
-        raise TaskFailed(f"{what}: expected a number, got {type(got).__name__}") from None
+        raise TaskFailed(f"{what}: expected a number, got {kind_of(got)}") from None
 
 
 def _expect_number(got, expected: float, what: str, atol: float = 0.0, rtol: float = 0.0) -> None:
@@ -78,20 +80,10 @@ def _expect_int(got, expected: int, what: str) -> None:
         raise TaskFailed(f"{what}: expected {expected}, got {int(got)}")
 
 
-class PrefixLM(torch.nn.Module):
-    """A fixed-weight causal LM, (B, T) int64 -> (B, T, V): bigram + mean embedding of the prefix."""
-
-    def __init__(self, vocab: int = 11, d: int = 6, seed: int = 0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.bigram = torch.nn.Parameter(torch.randn(vocab, vocab, generator=g), requires_grad=False)
-        self.embed = torch.nn.Parameter(torch.randn(vocab, d, generator=g) * 2, requires_grad=False)
-        self.out = torch.nn.Parameter(torch.randn(d, vocab, generator=g), requires_grad=False)
-
-    def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        T = ids.shape[1]
-        prefix = self.embed[ids].cumsum(dim=1) / torch.arange(1, T + 1, device=ids.device)[:, None]  # (B, T, d)
-        return self.bigram[ids] + prefix @ self.out  # (B, T, V)
+def PrefixLM(vocab: int = 11, d: int = 6, seed: int = 0) -> _PrefixLM:
+    """A fixed-weight causal LM (``course_grader.worker.fixtures.PrefixLM``), (B, T) int64 -> (B, T, V):
+    bigram + mean embedding (scaled by 2) of the prefix, weights drawn from ``seed``."""
+    return _PrefixLM.random(vocab, d, derive_seed(seed), scale=1.0, embed_scale=2.0).eval()
 
 
 # ----------------------------------------------------------------------------- references
@@ -116,18 +108,6 @@ def ref_corpus_bleu(hypotheses, references) -> float:
     return sacrebleu.corpus_bleu(list(hypotheses), streams).score
 
 
-def ref_lcs_length(a, b) -> int:
-    """LCS length by dynamic programming, written out (the substitute in rouge_l's test, where the
-    library's lcs_length is forbidden); ``test_lcs_length`` compares with ``course_lib.metrics.lcs_length``."""
-    previous = [0] * (len(b) + 1)
-    for x in a:
-        current = [0]
-        for j, y in enumerate(b, start=1):
-            current.append(previous[j - 1] + 1 if x == y else max(previous[j], current[j - 1]))
-        previous = current
-    return previous[-1]
-
-
 def ref_kappa(a, b) -> float:
     n = len(a)
     p_o = sum(x == y for x, y in zip(a, b)) / n
@@ -141,26 +121,13 @@ def ref_memory(n_params, dtype, n_layer, d_model, context_length, batch_size=1) 
     return n_params * b + 2 * n_layer * batch_size * context_length * d_model * b
 
 
-_BLEU_SHORTCUTS = [
-    (sacrebleu.metrics.bleu.BLEU, "corpus_score", "sacrebleu's BLEU.corpus_score"),
-    (sacrebleu.metrics.bleu.BLEU, "sentence_score", "sacrebleu's BLEU.sentence_score"),
-    (sacrebleu.metrics.bleu.BLEU, "compute_bleu", "sacrebleu's BLEU.compute_bleu"),
-    (sacrebleu, "corpus_bleu", "sacrebleu.corpus_bleu"),
-    (sacrebleu, "sentence_bleu", "sacrebleu.sentence_bleu"),
-    (metrics, "bleu", "course_lib.metrics.bleu"),
-    (metrics, "_ngrams", "course_lib.metrics' n-gram counter"),
-]
-_LCS_SHORTCUTS = [(metrics, "lcs_length", "course_lib.metrics.lcs_length"), (metrics, "rouge", "course_lib.metrics.rouge")]
-_ROUGE_SHORTCUTS = _LCS_SHORTCUTS + [(rouge_scorer.RougeScorer, "score", "rouge_score's RougeScorer.score")]
-
-
 # ----------------------------------------------------------------------------- tests
 
 
 @graded(1, "exp(-mean log-probability)")
 def test_perplexity_from_logprobs(ns: dict) -> None:
     fn = learner_function(ns, "perplexity_from_logprobs")
-    g = torch.Generator().manual_seed(1)
+    g = generator(1)
     cases = [
         ("(20,) log-probabilities", -torch.rand(20, generator=g) * 6),
         ("(3, 7) log-probabilities (the mean is over all 21)", -torch.rand(3, 7, generator=g) * 3),
@@ -177,11 +144,14 @@ def test_perplexity_from_logprobs(ns: dict) -> None:
                   what="perplexity_from_logprobs([-1.0, 0.5, -2.0]): 0.5 is not a log-probability")
 
 
-@graded(3, "mean NLL of a long text, scored with a sliding window")
+@graded(3, "mean NLL of a long text, scored with a sliding window", forbid=Forbid(
+    names=("sliding_window_perplexity",), modules=("course_lib.metrics.sliding_window_perplexity",),
+    reason="the sliding window must be written here"))
 def test_sliding_window_loss(ns: dict) -> None:
     fn = learner_function(ns, "sliding_window_loss")
-    model = PrefixLM(vocab=11, d=6, seed=3).eval()
-    g = torch.Generator().manual_seed(7)
+    model = PrefixLM(vocab=11, d=6, seed=3)
+    remote = ns.make("PrefixLM", model.spec())
+    g = generator(7)
     text = torch.randint(0, 11, (40,), generator=g)
     cases = [
         ("N=40, context_length=8, stride=8 (disjoint windows)", text, 8, 8),
@@ -194,21 +164,21 @@ def test_sliding_window_loss(ns: dict) -> None:
     ]
     for label, ids, L, s in cases:
         what = f"sliding_window_loss on {label}"
-        got = call(fn, model, ids, L, s, forbid=[(metrics, "sliding_window_perplexity", "course_lib.metrics.sliding_window_perplexity")],
-                   forbid_reason="the sliding window must be written here")
+        got = call(fn, remote, ids, L, s)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else type(got).__name__
+            kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else kind_of(got)
             raise TaskFailed(f"{what}: expected a tuple (loss, n_tokens), got {kind}")
         expected = metrics.sliding_window_perplexity(model, ids, context_length=L, stride=s)
         _expect_int(got[1], expected.n_tokens, f"{what}: number of tokens scored")
         _expect_number(got[0], expected.loss, f"{what}: loss (nats per token)", atol=1e-6, rtol=1e-5)
-    expect_raises(ValueError, fn, model, text, 4, 6, what="sliding_window_loss(model, ids, context_length=4, stride=6)")
+    expect_raises(ValueError, fn, remote, text, 4, 6, what="sliding_window_loss(model, ids, context_length=4, stride=6)")
 
 
 _PAPINENI_REFS = ["the cat is on the mat".split(), "there is a cat on the mat".split()]
 
 
-@graded(2, "clipped n-gram matches")
+@graded(2, "clipped n-gram matches", forbid=Forbid(
+    names=("_ngrams",), modules=("course_lib.metrics._ngrams", "course_lib.metrics.bleu"), reason="count the n-grams here"))
 def test_modified_precision(ns: dict) -> None:
     fn = learner_function(ns, "modified_precision")
     refs2 = [["a", "b", "a", "c", "x", "x"], ["a", "a", "a", "b", "c"]]
@@ -225,16 +195,18 @@ def test_modified_precision(ns: dict) -> None:
     ]
     for label, hyp, refs, n in cases:
         what = f"modified_precision of {label}"
-        got = call(fn, hyp, refs, n, forbid=[(metrics, "_ngrams", "course_lib.metrics' n-gram counter")],
-                   forbid_reason="count the n-grams here")
+        got = call(fn, hyp, refs, n)
         if not isinstance(got, (tuple, list)) or len(got) != 2:
-            raise TaskFailed(f"{what}: expected a tuple (matches, total), got {type(got).__name__}")
+            raise TaskFailed(f"{what}: expected a tuple (matches, total), got {kind_of(got)}")
         m, t = ref_modified_precision(hyp, refs, n)
         _expect_int(got[1], t, f"{what}: total hypothesis n-grams")
         _expect_int(got[0], m, f"{what}: clipped matches")
 
 
-@graded(3, "corpus BLEU equal to sacrebleu")
+@graded(3, "corpus BLEU equal to sacrebleu", forbid=Forbid(
+    names=("corpus_bleu", "sentence_bleu", "BLEU", "corpus_score", "sentence_score", "compute_bleu", "_ngrams"),
+    modules=("sacrebleu", "course_lib.metrics.bleu", "course_lib.metrics._ngrams"),
+    reason="corpus BLEU must be computed here, from modified_precision and tokenize_13a"))
 def test_corpus_bleu(ns: dict) -> None:
     fn = learner_function(ns, "corpus_bleu")
     docs_h = ["The list is sorted in place and the method returns None.",
@@ -266,15 +238,16 @@ def test_corpus_bleu(ns: dict) -> None:
     ]
     with substitute(ns, modified_precision=ref_modified_precision):
         for label, hyps, refs in cases:
-            got = call(fn, hyps, refs, forbid=_BLEU_SHORTCUTS,
-                       forbid_reason="corpus BLEU must be computed here, from modified_precision and tokenize_13a")
+            got = call(fn, hyps, refs)
             _expect_number(got, ref_corpus_bleu(hyps, refs), f"corpus_bleu on {label} (0-100 scale)", atol=1e-6)
 
 
-@graded(2, "longest common subsequence by dynamic programming")
+@graded(2, "longest common subsequence by dynamic programming", forbid=Forbid(
+    names=("lcs_length", "rouge"), modules=("course_lib.metrics.lcs_length", "course_lib.metrics.rouge"),
+    reason="lcs_length must be written here"))
 def test_lcs_length(ns: dict) -> None:
     fn = learner_function(ns, "lcs_length")
-    rng = random.Random(5)
+    rng = pyrandom(5)
     long_a = [rng.choice("abcd") for _ in range(200)]
     long_b = [rng.choice("abcd") for _ in range(200)]
     cases = [
@@ -288,11 +261,14 @@ def test_lcs_length(ns: dict) -> None:
         ("two random sequences of 200 symbols", long_a, long_b),
     ]
     for label, a, b in cases:
-        got = call(fn, a, b, forbid=_LCS_SHORTCUTS, forbid_reason="lcs_length must be written here")
+        got = call(fn, a, b)
         _expect_int(got, metrics.lcs_length(list(a), list(b)), f"lcs_length of {label}")
 
 
-@graded(1, "ROUGE-L precision, recall, F1 equal to rouge-score")
+@graded(1, "ROUGE-L precision, recall, F1 equal to rouge-score", forbid=Forbid(
+    names=("lcs_length", "rouge", "RougeScorer", "rouge_scorer"),
+    modules=("rouge_score", "course_lib.metrics.lcs_length", "course_lib.metrics.rouge"),
+    reason="ROUGE-L must be computed here"))
 def test_rouge_l(ns: dict) -> None:
     fn = learner_function(ns, "rouge_l")
     scorer = rouge_scorer.RougeScorer(["rougeL"])
@@ -305,12 +281,12 @@ def test_rouge_l(ns: dict) -> None:
         ("an empty reference", ""),
         ("Don't stop-gap; it's 2024.", "don t stop the gap it s 2024"),
     ]
-    with substitute(ns, lcs_length=ref_lcs_length):
+    with substitute(ns, lcs_length=library("course_lib.metrics:lcs_length")):
         for hyp, ref in cases:
             what = f"rouge_l({hyp!r}, {ref!r})"
-            got = call(fn, hyp, ref, forbid=_ROUGE_SHORTCUTS, forbid_reason="ROUGE-L must be computed here")
+            got = call(fn, hyp, ref)
             if not isinstance(got, (tuple, list)) or len(got) != 3:
-                raise TaskFailed(f"{what}: expected a tuple (precision, recall, f1), got {type(got).__name__}")
+                raise TaskFailed(f"{what}: expected a tuple (precision, recall, f1), got {kind_of(got)}")
             expected = scorer.score(ref, hyp)["rougeL"]
             for name, value, e in zip(("precision", "recall", "f1"), got, expected):
                 _expect_number(value, e, f"{what}: {name}", atol=1e-9)
@@ -322,7 +298,7 @@ def test_cohens_kappa(ns: dict) -> None:
     # Wikipedia's example: 20 yes/yes, 15 no/no, 5 A-yes/B-no, 10 A-no/B-yes (kappa = 0.4)
     wiki_a = ["yes"] * 20 + ["no"] * 15 + ["yes"] * 5 + ["no"] * 10
     wiki_b = ["yes"] * 20 + ["no"] * 15 + ["no"] * 5 + ["yes"] * 10
-    rng = random.Random(3)
+    rng = pyrandom(3)
     three_a = [rng.choice("gbm") for _ in range(40)]
     three_b = [x if rng.random() < 0.6 else rng.choice("gbm") for x in three_a]
     cases = [
