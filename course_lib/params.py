@@ -4,12 +4,13 @@ Counting parameters needs no model: every weight matrix and vector has a size fi
 few numbers (layers L, width d, vocabulary V, context T, feed-forward width f). The
 functions here write those sums out, so a count for GPT-2 XL takes microseconds and no
 memory. The tests check every formula against ``sum(p.numel() for p in model.parameters())``
-of ``course_lib.model.GPT``, ``course_lib.transformer.Seq2SeqTransformer``,
-``torch.nn.Transformer`` and Hugging Face's ``GPT2LMHeadModel``.
+of ``course_lib.model.GPT``, ``course_lib.llama.ModernGPT``, ``course_lib.transformer.Seq2SeqTransformer``,
+``torch.nn.Transformer`` and Hugging Face's ``GPT2LMHeadModel`` and ``LlamaForCausalLM``.
 
     gpt_param_count(12, 768, 50257, 1024, bias=True, non_embedding=False)   -> 124,439,808 (GPT-2 small)
     gpt_param_count(L, d, V, T)                                             -> L (12 d^2 + 2d) + d, about 12 L d^2
     seq2seq_param_count(V_src, V_tgt, 512, 6, 6, 2048)                      -> the seeds' nn.Transformer + embeddings + head
+    llama_param_count(30, 576, 49152, 9, 3, 1536, non_embedding=False)      -> 134,515,008 (SmolLM2-135M)
 
 ``param_share_report`` is the text behind chapter 03's parameter-count sliders. All
 counts are plain ``int``; bad sizes raise ValueError.
@@ -18,8 +19,8 @@ from __future__ import annotations
 
 from .validation import check_int
 
-__all__ = ["gpt_param_breakdown", "gpt_param_count", "seq2seq_param_breakdown", "seq2seq_param_count",
-           "param_share_report"]
+__all__ = ["gpt_param_breakdown", "gpt_param_count", "llama_param_breakdown", "llama_param_count",
+           "seq2seq_param_breakdown", "seq2seq_param_count", "param_share_report"]
 
 
 def _check_sizes(**sizes) -> None:
@@ -65,6 +66,50 @@ def gpt_param_count(n_layer: int, d_model: int, vocab_size: int, context_length:
     total = sum(parts.values())
     if non_embedding:
         total -= parts["token embedding"] + parts["position embedding"]
+    return total
+
+
+def llama_param_breakdown(n_layer: int, d_model: int, vocab_size: int, n_head: int, n_kv_head: int, d_hidden: int,
+                          tied: bool = True) -> dict:
+    """Parameters of a Llama-style model (``course_lib.llama.ModernGPT``, ``LlamaForCausalLM``) by part.
+
+    With head width h = d_model / n_head, per block: W_q and W_o (d x n_head h each, 2 d^2),
+    W_k and W_v (d x n_kv_head h each), the SwiGLU's three matrices (3 d d_hidden) and two
+    RMSNorm gains (2d); no biases. Then a final RMSNorm (d), the token embedding
+    (vocab_size * d) and, if the head is not tied to it, an output head of the same size.
+    There is no position table: RoPE has no parameters.
+
+    Returns:
+        dict with keys "token embedding", "output head", "attention", "mlp", "norms".
+    """
+    _check_sizes(n_layer=n_layer, d_model=d_model, vocab_size=vocab_size, n_head=n_head, n_kv_head=n_kv_head,
+                 d_hidden=d_hidden)
+    if d_model % n_head or n_head % n_kv_head:
+        raise ValueError(f"n_head={n_head} must divide d_model={d_model} and n_kv_head={n_kv_head} must divide n_head.")
+    if not isinstance(tied, bool):
+        raise ValueError(f"tied must be True or False, got {tied!r}.")
+    L, d, kv = n_layer, d_model, n_kv_head * (d_model // n_head)  # kv: width of all key (or value) heads
+    return {
+        "token embedding": vocab_size * d,
+        "output head": 0 if tied else vocab_size * d,
+        "attention": L * (2 * d * d + 2 * d * kv),
+        "mlp": L * 3 * d * d_hidden,
+        "norms": (2 * L + 1) * d,
+    }
+
+
+def llama_param_count(n_layer: int, d_model: int, vocab_size: int, n_head: int, n_kv_head: int, d_hidden: int,
+                      tied: bool = True, non_embedding: bool = True) -> int:
+    """Exact parameter count of a Llama-style model; equals ``ModernGPT(config).num_params(non_embedding)``.
+
+    ``non_embedding=True`` leaves out the token embedding and an untied output head. With
+    n_kv_head = n_head and d_hidden = 8d/3 a block has 12 d^2 + 2d parameters, GPT-2's count
+    without biases.
+    """
+    parts = llama_param_breakdown(n_layer, d_model, vocab_size, n_head, n_kv_head, d_hidden, tied)
+    total = sum(parts.values())
+    if non_embedding:
+        total -= parts["token embedding"] + parts["output head"]
     return total
 
 

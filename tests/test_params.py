@@ -1,12 +1,14 @@
 """course_lib.params: the parameter formulas against the models' real parameter counts."""
 import pytest
 import torch
-from transformers import GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
 from course_lib.model import GPT, GPTConfig, from_hf, to_hf
 from course_lib.params import (
     gpt_param_breakdown,
     gpt_param_count,
+    llama_param_breakdown,
+    llama_param_count,
     param_share_report,
     seq2seq_param_breakdown,
     seq2seq_param_count,
@@ -86,3 +88,30 @@ def test_bad_sizes_raise_value_errors():
         seq2seq_param_count(10, 10, d_model=64.0)
     with pytest.raises(ValueError, match="bias"):
         gpt_param_breakdown(1, 8, 10, 4, bias="yes")
+
+
+@pytest.mark.parametrize("n_head, n_kv_head, tied", [(4, 4, True), (6, 2, False), (8, 1, True)])
+def test_llama_formula_against_huggingface(n_head, n_kv_head, tied):
+    config = LlamaConfig(vocab_size=101, hidden_size=48, intermediate_size=72, num_hidden_layers=3,
+                         num_attention_heads=n_head, num_key_value_heads=n_kv_head, tie_word_embeddings=tied,
+                         bos_token_id=None, eos_token_id=None)
+    numel = sum(p.numel() for p in LlamaForCausalLM(config).parameters())  # a tied head is counted once
+    assert llama_param_count(3, 48, 101, n_head, n_kv_head, 72, tied, non_embedding=False) == numel
+    parts = llama_param_breakdown(3, 48, 101, n_head, n_kv_head, 72, tied)
+    assert parts["output head"] == (0 if tied else 101 * 48) and sum(parts.values()) == numel
+
+
+def test_llama_block_with_mha_and_eight_thirds_width_is_a_gpt_block():
+    for d in (96, 576, 1536):  # 8d/3 an integer
+        llama_block = llama_param_count(1, d, 10, 8, 8, 8 * d // 3) - d  # minus the final norm
+        gpt_block = gpt_param_count(1, d, 10, 4, bias=False) - d
+        assert llama_block == gpt_block == 12 * d * d + 2 * d
+
+
+def test_llama_formula_rejects_bad_sizes():
+    with pytest.raises(ValueError, match="n_kv_head=4 must divide n_head"):
+        llama_param_count(2, 48, 10, 6, 4, 128)
+    with pytest.raises(ValueError, match="d_hidden"):
+        llama_param_count(2, 48, 10, 6, 2, 0)
+    with pytest.raises(ValueError, match="tied"):
+        llama_param_breakdown(2, 48, 10, 6, 2, 128, tied=1)
