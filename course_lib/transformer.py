@@ -44,6 +44,7 @@ __all__ = [
     "SinusoidalPositionalEncoding",
     "Seq2SeqTransformer",
     "greedy_decode",
+    "seq2seq_attention_maps",
     "reversal_batch",
     "toy_to_text",
     "teacher_forcing_loss",
@@ -119,6 +120,8 @@ class Seq2SeqTransformer(nn.Module):
             ``forward`` are built from it, and ``greedy_decode`` pads finished rows with it.
         norm_first: False (default) is the paper's post-LayerNorm, x = LN(x + f(x));
             True is the pre-LayerNorm of GPT-2 and most LLMs, x = x + f(LN(x)).
+        positions: True (default) adds the sinusoidal encodings to both embeddings; False
+            leaves them out (chapter 03's ablation: the encoder then reads an unordered set).
 
     Parameters: embeddings (src_vocab + tgt_vocab) * d_model, ``torch.nn.Transformer``
     and the output projection d_model * tgt_vocab + tgt_vocab;
@@ -139,6 +142,7 @@ class Seq2SeqTransformer(nn.Module):
         max_len: int = 512,
         pad_idx: int | None = None,
         norm_first: bool = False,
+        positions: bool = True,
     ):
         super().__init__()
         for name, value in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab), ("d_model", d_model), ("nhead", nhead),
@@ -155,12 +159,14 @@ class Seq2SeqTransformer(nn.Module):
             raise ValueError(f"d_model must be even (sinusoidal positions come in sin/cos pairs), got {d_model}.")
         if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
             raise ValueError(f"dropout must be in [0, 1), got {dropout!r}.")
+        if not isinstance(positions, bool):
+            raise ValueError(f"positions must be True (sinusoidal encodings) or False (none), got {positions!r}.")
         if pad_idx is not None:
             check_int(pad_idx, "pad_idx", minimum=0)
             if pad_idx >= min(src_vocab, tgt_vocab):
                 raise ValueError(f"pad_idx={pad_idx} must be a valid id in both vocabularies (< {min(src_vocab, tgt_vocab)}).")
         self.src_vocab, self.tgt_vocab, self.d_model, self.nhead = src_vocab, tgt_vocab, d_model, nhead
-        self.max_len, self.pad_idx = max_len, pad_idx
+        self.max_len, self.pad_idx, self.positions = max_len, pad_idx, positions
 
         self.src_embed = nn.Embedding(src_vocab, d_model)
         self.tgt_embed = nn.Embedding(tgt_vocab, d_model)
@@ -247,7 +253,8 @@ class Seq2SeqTransformer(nn.Module):
             src_padding_mask = self.pad_positions(src)
         self._check_padding(src_padding_mask, "src_padding_mask", src, "src")
         self._check_attn_mask(src_mask, "src_mask", src.shape[1], src.shape[1])
-        x = self.dropout(self.pos(self.src_embed(src) * math.sqrt(self.d_model)))  # (B, S, d)
+        x = self.src_embed(src) * math.sqrt(self.d_model)  # (B, S, d)
+        x = self.dropout(self.pos(x) if self.positions else x)
         return self.transformer.encoder(x, mask=src_mask, src_key_padding_mask=src_padding_mask)  # (B, S, d)
 
     def decode(self, tgt: torch.Tensor, memory: torch.Tensor, tgt_mask=None, tgt_padding_mask=None,
@@ -270,7 +277,8 @@ class Seq2SeqTransformer(nn.Module):
         if memory_key_padding_mask is not None and memory_key_padding_mask.shape != memory.shape[:2]:
             raise ValueError(f"memory_key_padding_mask must be (B, S) = {tuple(memory.shape[:2])}, "
                              f"got {tuple(memory_key_padding_mask.shape)}.")
-        y = self.dropout(self.pos(self.tgt_embed(tgt) * math.sqrt(self.d_model)))  # (B, T, d)
+        y = self.tgt_embed(tgt) * math.sqrt(self.d_model)  # (B, T, d)
+        y = self.dropout(self.pos(y) if self.positions else y)
         return self.transformer.decoder(y, memory, tgt_mask=tgt_mask, tgt_key_padding_mask=tgt_padding_mask,
                                         memory_key_padding_mask=memory_key_padding_mask)  # (B, T, d)
 
@@ -351,6 +359,43 @@ def greedy_decode(model: Seq2SeqTransformer, src: torch.Tensor, max_new_tokens: 
     finally:
         model.train(was_training)
     return ys
+
+
+@torch.no_grad()
+def seq2seq_attention_maps(model: Seq2SeqTransformer, src: torch.Tensor, tgt: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Every layer's and head's attention weights in one teacher-forced pass of ``model(src, tgt)``.
+
+    Returns ``{"encoder self-attention": (L_enc, B, nhead, S, S), "decoder self-attention":
+    (L_dec, B, nhead, T, T), "decoder cross-attention": (L_dec, B, nhead, T, S)}``; each row
+    (a query) sums to 1 over the keys it may read. Read with forward hooks on the
+    ``nn.MultiheadAttention`` modules (a pre-hook asks them for per-head weights, which torch's
+    layers do not request); the hooks are removed afterwards and the model is unchanged.
+    """
+    if not isinstance(model, Seq2SeqTransformer):
+        raise ValueError(f"seq2seq_attention_maps needs a Seq2SeqTransformer, got {type(model).__name__}.")
+    found: dict[str, list[torch.Tensor]] = {}
+
+    def ask_for_weights(module, args, kwargs):
+        return args, {**kwargs, "need_weights": True, "average_attn_weights": False}
+
+    def keep(name):
+        return lambda module, args, output: found.setdefault(name, []).append(output[1])  # (B, nhead, T_q, T_k)
+
+    modules = [("encoder self-attention", layer.self_attn) for layer in model.transformer.encoder.layers]
+    for layer in model.transformer.decoder.layers:
+        modules += [("decoder self-attention", layer.self_attn), ("decoder cross-attention", layer.multihead_attn)]
+    handles = []
+    for name, mha in modules:
+        handles += [mha.register_forward_pre_hook(ask_for_weights, with_kwargs=True), mha.register_forward_hook(keep(name))]
+    was_training = model.training
+    try:
+        model.eval()
+        model(src, tgt)
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return {name: torch.stack(weights) for name, weights in found.items()}
 
 
 # ----------------------------------------------------------------------------- the toy task

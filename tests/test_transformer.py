@@ -15,6 +15,7 @@ from course_lib.transformer import (
     SinusoidalPositionalEncoding,
     greedy_decode,
     reversal_batch,
+    seq2seq_attention_maps,
     sinusoidal_encoding,
     teacher_forcing_loss,
     toy_to_text,
@@ -148,6 +149,51 @@ def test_tiny_training_run_learns_to_reverse():
     assert before < 0.2 and history.step == list(range(1, 151))
     assert sum(losses[-10:]) / 10 < 0.3 * sum(losses[:10]) / 10
     assert after >= 0.95
+
+
+def test_attention_maps_are_the_models_own_weights(tiny):
+    src, tgt = reversal_batch(3, 5, min_len=3, max_len=6, n_digits=8)
+    tiny.train()
+    before = tiny(src, tgt[:, :-1]).detach()
+    maps = seq2seq_attention_maps(tiny, src, tgt[:, :-1])
+    assert tiny.training, "the training flag is restored"
+    S, T = src.shape[1], tgt.shape[1] - 1
+    assert maps["encoder self-attention"].shape == (2, 3, 4, S, S)
+    assert maps["decoder self-attention"].shape == (1, 3, 4, T, T)
+    assert maps["decoder cross-attention"].shape == (1, 3, 4, T, S)
+    for w in maps.values():
+        assert torch.allclose(w.sum(-1), torch.ones(w.shape[:-1]), atol=1e-5)  # rows are distributions
+    assert float(maps["decoder self-attention"].triu(1).abs().max()) == 0.0  # causal: nothing above the diagonal
+    pads = src == PAD  # padded source positions get no weight
+    assert float(maps["decoder cross-attention"].masked_select(pads[None, :, None, None, :]).abs().max()) == 0.0
+    # the hooks are gone and the model computes what it did before
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in tiny.modules())
+    assert torch.equal(tiny(src, tgt[:, :-1]), before)
+    # recomputed by hand from the first encoder layer's own projections (post-LN: attention reads the input)
+    tiny.eval()
+    layer = tiny.transformer.encoder.layers[0]
+    x = tiny.pos(tiny.src_embed(src) * math.sqrt(tiny.d_model))
+    q, k, _ = torch.nn.functional.linear(x, layer.self_attn.in_proj_weight, layer.self_attn.in_proj_bias).chunk(3, -1)
+    q, k = (t.view(3, S, 4, 8).transpose(1, 2) for t in (q, k))
+    scores = (q @ k.transpose(-1, -2) / math.sqrt(8)).masked_fill(pads[:, None, None, :], float("-inf"))
+    assert torch.allclose(maps["encoder self-attention"][0], scores.softmax(-1), atol=1e-5)
+    with pytest.raises(ValueError, match="Seq2SeqTransformer"):
+        seq2seq_attention_maps(torch.nn.Linear(2, 2), src, tgt)
+
+
+def test_without_positions_the_encoder_reads_a_set():
+    torch.manual_seed(0)
+    kw = dict(TINY, dropout=0.0)
+    blind, sighted = Seq2SeqTransformer(13, 11, positions=False, **kw).eval(), Seq2SeqTransformer(13, 11, **kw).eval()
+    src = torch.tensor([[3, 9, 5, 12, 4, EOS]])
+    perm = torch.tensor([3, 0, 4, 2, 1, 5])
+    with torch.no_grad():
+        assert torch.allclose(blind.encode(src)[:, perm], blind.encode(src[:, perm]), atol=1e-5)
+        assert not torch.allclose(sighted.encode(src)[:, perm], sighted.encode(src[:, perm]), atol=1e-3)
+    # the same parameters either way: the sinusoids are a buffer
+    assert sum(p.numel() for p in blind.parameters()) == sum(p.numel() for p in sighted.parameters())
+    with pytest.raises(ValueError, match="positions must be True"):
+        Seq2SeqTransformer(13, 11, positions="none", **kw)
 
 
 # ----------------------------------------------------------------------------- bad input
