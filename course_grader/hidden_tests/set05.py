@@ -15,6 +15,7 @@ including edge cases, and compares with the course's own implementation
 | ``random_walk_entropy`` | 2 | a cycle (ln 2); a star; a complete graph (ln 5); a path (degree-1 ends); a random graph of 40 nodes given as an (E, 2) array; edges in any order and orientation; ``ValueError`` for a node without neighbours; must not call ``course_lib.synthetic.entropy_rate`` | ``course_lib.synthetic.entropy_rate`` |
 | ``bootstrap_exponent`` | 3 | five runs (the defaults); eight runs at 95%; six runs at three sizes and three runs at two sizes (resamples of one size must be skipped); Python lists; a positive exponent; an exact law (low = high = the exponent); wider with five times the noise, narrower with 40 runs than with 5; ``ValueError`` with a message for two runs, an N or L of 0 or below, lengths that differ, every N the same, a confidence of 0, 1 or 1.5; must not call ``scipy.stats.bootstrap`` or ``course_lib.scaling.fit_power_law``; the learner's ``fit_power_law`` is replaced by ``ref_fit_power_law`` | ``ref_bootstrap_exponent``, the task's recipe written out |
 | ``effective_data`` | 2 | numbers and arrays (broadcast); ``r_star`` 15.4 and 5.3; D' = D for D <= U, D' < D above; D' increasing in D; the limit U (1 + r_star); 4 epochs worth more than 90% of fresh data; ``ValueError`` with a message for U, D or r_star of 0 or below | ``ref_effective_data``, Muennighoff et al.'s formula written out |
+| ``approach2_exponent`` | 3 | an experiment: the learner's IsoFLOP study of a law and its approach-2 exponent, checked against what that run must satisfy and on grids of the grader's (module ``set05_experiment``) | the grader's own approach 2 (``fit_isoflop_minimum`` per budget) on the learner's runs |
 
 Tolerances:
 
@@ -510,5 +511,8 @@ def test_effective_data(ns: dict) -> None:
     for label, args in bad:
         _raises_with_message(eff, *args, what=f"effective_data with {label}")
 
+
+
+from course_grader.hidden_tests.set05_experiment import test_approach2_exponent  # noqa: E402, F401 - task 9, last
 
 TASKS = collect_tasks(globals())
