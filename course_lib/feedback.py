@@ -195,7 +195,13 @@ class Checker:
         self.name = name
         self.passed = 0
         self.failed = 0
+        self.completed = False  # the block ran to its end (no exception, not stopped)
         self._out = out
+
+    @property
+    def ok(self) -> bool:
+        """Every check of a block that ran to its end passed (what an nbgrader test cell asserts)."""
+        return self.completed and self.passed > 0 and self.failed == 0
 
     # ------------------------------------------------------------------ printing
     def _say(self, line: str) -> None:
@@ -300,6 +306,7 @@ class checking:
     def __exit__(self, exc_type, exc, tb) -> bool:
         c = self.checker
         if exc_type is None:
+            c.completed = True
             total = c.passed + c.failed
             if c.failed:
                 c._say(f"{c.name}: {c.passed} of {total} checks passed.")

@@ -168,3 +168,21 @@ def test_compare_says_what_differs():
     assert (m.kind, m.index, m.expected, m.nonfinite, m.bad, m.total) == ("values", (1, 0), 2.0, "nan", 1, 4)
     with pytest.raises(ValueError, match="atol and rtol"):
         compare(torch.ones(1), torch.ones(1), atol=-1.0)
+
+
+def test_ok_means_every_check_of_a_finished_block_passed():
+    out = io.StringIO()
+    with checking("f", out=out) as check:
+        check.true(True, "one")
+    assert check.ok
+    with checking("f", out=out) as check:
+        check.true(True, "one")
+        check.true(False, "two")
+    assert not check.ok
+    with checking("f", out=out) as check:
+        check.true(True, "one")
+        not_done()
+    assert not check.ok  # not implemented: the block did not finish
+    with checking("f", out=out) as check:
+        pass
+    assert not check.ok  # no check at all
