@@ -20,7 +20,8 @@ LAMBADA, HellaSwag, MMLU and the lm-evaluation-harness score base models):
   half, let the model finish the line greedily, count exact matches.
 * ``accuracy_interval``: an exact (Clopper-Pearson) confidence interval for an accuracy
   and the p-value of doing better than chance: on 40 questions, 60% is not evidence of
-  anything.
+  anything. ``proportion_interval`` is the interval alone, for a rate with no chance level
+  (exact-match code completion).
 * ``cohen_kappa``: agreement between two annotators beyond chance (Cohen 1960), the
   first statistic to report for a human evaluation.
 
@@ -39,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .adapter import check_fits_context, inference, is_hf_model
 from .generation import greedy_decode
 from .metrics import sequence_logprob
 from .ngram import NGramModel
@@ -58,6 +60,7 @@ __all__ = [
     "zero_shot_predict",
     "AccuracyInterval",
     "accuracy_interval",
+    "proportion_interval",
     "cohen_kappa",
 ]
 
@@ -267,10 +270,21 @@ def line_completion_task(documents: Sequence[str], n: int, context_chars: int = 
 
 
 def complete_line(model, tokenizer, prompt: str, max_new_tokens: int = 24) -> str:
-    """Greedy continuation of ``prompt`` up to the end of the line (the newline is not returned)."""
+    """Greedy continuation of ``prompt`` up to the end of the line (the newline is not returned).
+
+    A transformers model decodes with ``generate(do_sample=False)`` (its key-value cache makes
+    it faster), any other model with ``greedy_decode``; both give the same greedy tokens.
+    """
     ids = torch.tensor(tokenizer.encode(prompt))  # (T,)
-    out = greedy_decode(model, ids, max_new_tokens)  # (T + n,)
-    text = tokenizer.decode(out[len(ids):].tolist())
+    if is_hf_model(model):
+        check_fits_context(model, len(ids))
+        with inference(model):
+            out = model.generate(ids[None], attention_mask=torch.ones_like(ids[None]), do_sample=False,
+                                 max_new_tokens=max_new_tokens, pad_token_id=tokenizer.eos_token_id)[0]
+        text = tokenizer.decode(out[len(ids):].tolist(), skip_special_tokens=True)
+    else:
+        out = greedy_decode(model, ids, max_new_tokens)  # (T + n,)
+        text = tokenizer.decode(out[len(ids):].tolist())
     return text.split("\n", 1)[0]
 
 
@@ -282,12 +296,15 @@ def _bos(tokenizer) -> list[int]:
     return [bos] if bos is not None else []
 
 
-def label_logprobs(model, tokenizer, texts: Sequence[str], template: str, label_words: Sequence[str]) -> np.ndarray:
+def label_logprobs(model, tokenizer, texts: Sequence[str], template: str, label_words: Sequence[str],
+                   add_bos: bool = True) -> np.ndarray:
     """log P(label word | prompt) for every text and label: an (n_texts, n_labels) array in nats.
 
     The prompt is ``template.format(text=text)``, preceded by the tokenizer's BOS token if
-    it has one. A label word may be several tokens (their log-probabilities add up);
-    start it with a space, as it would appear after the prompt: ``" good"``.
+    it has one and ``add_bos`` (turn it off for a template that brings its own special
+    tokens, such as a chat prompt). A label word may be several tokens (their
+    log-probabilities add up); start it with a space, as it would appear after the prompt:
+    ``" good"``.
     """
     if isinstance(texts, str) or isinstance(label_words, str):
         raise ValueError("texts and label_words must be lists of str.")
@@ -298,27 +315,28 @@ def label_logprobs(model, tokenizer, texts: Sequence[str], template: str, label_
     labels = [tokenizer.encode(w) for w in label_words]
     out = np.empty((len(texts), len(labels)))
     for i, text in enumerate(texts):
-        prompt = _bos(tokenizer) + tokenizer.encode(template.format(text=text))
+        prompt = (_bos(tokenizer) if add_bos else []) + tokenizer.encode(template.format(text=text))
         for j, label in enumerate(labels):
             out[i, j] = sequence_logprob(model, prompt, label)
     return out
 
 
 def zero_shot_predict(model, tokenizer, texts: Sequence[str], template: str, label_words: Sequence[str],
-                      content_free: str | None = None) -> np.ndarray:
+                      content_free: str | None = None, add_bos: bool = True) -> np.ndarray:
     """Predicted label index per text: the label word with the highest log-probability.
 
     With ``content_free`` (e.g. ``"N/A"``), each label's log-probability on
     ``template.format(text=content_free)`` is subtracted first. That removes the model's
     prior preference for one label word whatever the input (Zhao et al. 2021 divide the
     probabilities by the content-free ones, which is the same thing in log space).
+    ``add_bos``: as in ``label_logprobs``.
 
     Returns:
         (n_texts,) int array of label indices.
     """
-    scores = label_logprobs(model, tokenizer, texts, template, label_words)  # (n, k)
+    scores = label_logprobs(model, tokenizer, texts, template, label_words, add_bos)  # (n, k)
     if content_free is not None:
-        scores = scores - label_logprobs(model, tokenizer, [content_free], template, label_words)  # (1, k) prior
+        scores = scores - label_logprobs(model, tokenizer, [content_free], template, label_words, add_bos)  # (1, k)
     return scores.argmax(axis=1)
 
 
@@ -353,6 +371,17 @@ class AccuracyInterval:
     def accuracy(self) -> float:
         """correct / n, in [0, 1]."""
         return self.correct / self.n
+
+
+def proportion_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Exact (Clopper-Pearson) interval of a proportion ``successes / n``: ``(low, high)``."""
+    from scipy.stats import binomtest
+
+    successes, n = check_int(successes, "successes", minimum=0), check_int(n, "n", minimum=1)
+    if successes > n:
+        raise ValueError(f"need 0 <= successes <= n, got successes={successes}, n={n}.")
+    ci = binomtest(successes, n, 0.5).proportion_ci(check_fraction(confidence, "confidence"), method="exact")
+    return float(ci.low), float(ci.high)
 
 
 def accuracy_interval(correct: int, n: int, chance: float, confidence: float = 0.95) -> AccuracyInterval:

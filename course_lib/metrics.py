@@ -13,6 +13,8 @@ Each one is small enough to read in a minute, and each is checked in
   ``sacrebleu.corpus_bleu(hypotheses, [references])``, its 13a tokenizer included.
 * ``rouge(hypothesis, reference)``: ROUGE-1, ROUGE-2 and ROUGE-L (Lin 2004) equal to
   ``rouge_score.rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"])``.
+* ``repetition_rate`` and ``distinct_n``: how repetitive generated text is, within one text
+  (Welleck et al. 2020's seq-rep-n) and across texts (Li et al. 2016's distinct-n).
 
 BLEU and ROUGE need no model and no torch; the perplexity and cloze functions take a
 course GPT or a transformers causal LM (see ``course_lib.adapter``).
@@ -47,6 +49,8 @@ __all__ = [
     "lcs_length",
     "RougeScore",
     "rouge",
+    "repetition_rate",
+    "distinct_n",
 ]
 
 
@@ -448,3 +452,43 @@ def rouge(hypothesis: str, reference: str) -> dict[str, RougeScore]:
     else:
         result["rougeL"] = RougeScore(0.0, 0.0, 0.0)
     return result
+
+
+# ----------------------------------------------------------------------------- repetition
+
+
+def _token_list(tokens, name: str) -> list:
+    if isinstance(tokens, str):
+        raise ValueError(f"{name} must be a list of tokens (ids or strings), not one str; split or encode it first.")
+    return tokens.tolist() if isinstance(tokens, torch.Tensor) else list(tokens)
+
+
+def repetition_rate(tokens, n: int = 4) -> float:
+    """Share of a text's n-grams that repeat an n-gram earlier in the same text: 1 - distinct / total.
+
+    Welleck et al. (2020, "Neural text degeneration with unlikelihood training") call it
+    seq-rep-n. 0 for a text without repeated n-grams; close to 1 for a loop ("the value of
+    the value of ..."). ``tokens``: a list or 1-D tensor of ids or words; a text shorter
+    than n tokens has no n-grams and scores 0.
+    """
+    tokens = _token_list(tokens, "tokens")
+    n = check_int(n, "n", minimum=1)
+    grams = _ngrams(tokens, n)
+    total = sum(grams.values())
+    return 0.0 if total == 0 else 1.0 - len(grams) / total
+
+
+def distinct_n(texts, n: int = 2) -> float:
+    """Distinct n-grams over all n-grams, pooled across several texts (Li et al. 2016, distinct-n).
+
+    High when texts vary (between each other and within themselves), low when they repeat
+    the same phrases. ``texts``: token lists (or 1-D tensors). 0 when no text has n tokens.
+    """
+    if isinstance(texts, str):
+        raise ValueError("distinct_n takes a list of token lists, one per generated text.")
+    n = check_int(n, "n", minimum=1)
+    pooled = Counter()
+    for i, t in enumerate(texts):
+        pooled.update(_ngrams(_token_list(t, f"texts[{i}]"), n))
+    total = sum(pooled.values())
+    return 0.0 if total == 0 else len(pooled) / total

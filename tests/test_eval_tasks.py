@@ -4,7 +4,7 @@ import math
 import pytest
 import torch
 
-from course_lib.eval_tasks import (ClozeTask, accuracy_interval, cohen_kappa, complete_line, frequency_baseline,
+from course_lib.eval_tasks import (ClozeTask, accuracy_interval, proportion_interval, cohen_kappa, complete_line, frequency_baseline,
                                   ngram_cloze_baseline,
                                    label_logprobs, lead_sentence, line_completion_task,
                                    make_cloze_task, sentences, summary_pairs, zero_shot_predict)
@@ -193,3 +193,44 @@ def test_held_out_documents_matches_the_course_model_split():
     assert course_model._split_documents(Corpus("t", tuple(docs)), 0.1) == (train, held)
     with pytest.raises(ValueError):
         held_out_documents(["only one"])
+
+
+def test_complete_line_with_a_transformers_model_gives_the_greedy_tokens():
+    from course_lib.generation import greedy_decode
+    from course_lib.model import GPT, GPTConfig, to_hf
+
+    tok = train_bpe("def read(path):\n    return open(path).read()\n" * 30 + "import os\nx = os.getcwd()\n" * 30,
+                    vocab_size=280)
+    torch.manual_seed(0)
+    gpt = GPT(GPTConfig(vocab_size=len(tok), context_length=64, n_layer=2, n_head=2, d_model=32))
+    with torch.no_grad():
+        for p in gpt.parameters():
+            if p.dim() >= 2:
+                p.normal_(0.0, 0.3)
+    hf = to_hf(gpt.eval()).eval()
+    for prompt in ("def read(path):\n    return", "import os\nx ="):
+        ids = torch.tensor(tok.encode(prompt))
+        expected = tok.decode(greedy_decode(gpt, ids, 12)[len(ids):].tolist()).split("\n", 1)[0]
+        assert complete_line(hf, tok, prompt, max_new_tokens=12) == expected == complete_line(gpt, tok, prompt, 12)
+    with pytest.raises(ValueError, match="at most 64"):
+        complete_line(hf, tok, "import os\n" * 40)
+
+
+def test_label_logprobs_without_bos():
+    model = bigram_with_prior()
+    with_bos = label_logprobs(model, ByteTok(), ["x"], "{text}", ["a", "b"])
+    without = label_logprobs(model, ByteTok(), ["x"], "{text}", ["a", "b"], add_bos=False)
+    assert torch.allclose(torch.tensor(with_bos), torch.tensor(without))  # a bigram reads only the last token
+    first = label_logprobs(model, ByteTok(), [""], "{text}y", ["a", "b"], add_bos=False)  # context: "y" alone
+    assert torch.allclose(torch.tensor(first[0]), torch.log_softmax(model.table[ord("y")], -1)[[97, 98]].double())
+    with pytest.raises(ValueError, match="empty"):
+        label_logprobs(model, ByteTok(), [""], "{text}", ["a", "b"], add_bos=False)  # nothing to condition on
+
+
+def test_proportion_interval_is_the_exact_binomial_interval():
+    low, high = proportion_interval(0, 10)
+    assert low == 0 and high == pytest.approx(1 - 0.025 ** (1 / 10))
+    assert proportion_interval(13, 40) == pytest.approx((accuracy_interval(13, 40, 0.25).low,
+                                                         accuracy_interval(13, 40, 0.25).high))
+    with pytest.raises(ValueError):
+        proportion_interval(11, 10)

@@ -162,3 +162,43 @@ def test_partial_characters_show_their_bytes(tok):
     ids = tok.encode("\u2192")  # the arrow is 3 UTF-8 bytes, E2 86 92, unseen in training: 3 byte tokens
     assert [token_label(tok, i) for i in ids] == ["<0xE2>", "<0x86>", "<0x92>"]
     assert token_label(tok, tok.encode("\u00e9")[0]) == "<0xC3>"
+
+
+def test_compare_strategies_measures_each_strategy_on_its_own_texts(tok):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from course_lib.labs.ch06_decoding import STRATEGIES, compare_strategies
+    from course_lib.metrics import distinct_n, repetition_rate
+
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=1, n_head=2,
+                                    initializer_range=0.3, bos_token_id=None, eos_token_id=None)).eval()
+    prompts = ["The quick brown", "def read(path):", "The lazy"]
+    side = tok.padding_side
+    wanted = {k: STRATEGIES[k] for k in ("greedy", "sampling, T = 1", "top-p 0.9")}
+    table = compare_strategies(hf, tok, prompts, new_tokens=8, samples=2, seed=0, strategies=wanted)
+    assert tok.padding_side == side, "the tokenizer is left as it was"
+    assert list(table.rows) == list(wanted)
+    assert len(table.texts["greedy"]) == 3 and len(table.texts["sampling, T = 1"]) == 6
+    # greedy texts: each equals generate on its prompt alone (left padding and the mask work)
+    per_text = []
+    for prompt, text in zip(prompts, table.texts["greedy"]):
+        ids = tok(prompt, return_tensors="pt")
+        out = hf.generate(**ids, max_new_tokens=8, min_new_tokens=8, do_sample=False, pad_token_id=tok.eos_token_id)
+        assert tok.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True) == text
+        # and its log-probability per token is the model's own, scored on the prompt alone
+        with torch.no_grad():
+            lp = torch.log_softmax(hf(out).logits[0, ids["input_ids"].shape[1] - 1:-1], -1)
+        new = out[0, ids["input_ids"].shape[1]:]
+        per_text.append(lp.gather(1, new[:, None]).mean().item())
+    row = table.rows["greedy"]
+    assert row.logprob.estimate == pytest.approx(sum(per_text) / 3, abs=1e-4)
+    assert row.logprob.estimate > table.rows["sampling, T = 1"].logprob.estimate  # greedy: the likely tokens
+    assert 0 <= row.repetition.low <= row.repetition.estimate <= row.repetition.high <= 1
+    greedy_ids = table.token_ids["greedy"]
+    assert [len(t) for t in greedy_ids] == [8, 8, 8]
+    assert row.repetition.estimate == pytest.approx(sum(repetition_rate(t, 4) for t in greedy_ids) / 3)
+    assert row.distinct.estimate == pytest.approx(distinct_n(greedy_ids, 2))
+    assert "greedy" in table.summary("title") and table.summary().count("\n") == 3
+    with pytest.raises(ValueError, match="at least two prompts"):
+        compare_strategies(hf, tok, "one prompt")

@@ -359,3 +359,31 @@ def test_perplexity_has_one_meaning():
 
     assert not hasattr(metrics, "perplexity")
     assert units.perplexity(math.log(7.0)) == pytest.approx(7.0)
+
+
+# ----------------------------------------------------------------------------- repetition
+
+
+def test_repetition_rate_counts_repeated_ngrams_within_a_text():
+    from course_lib.metrics import repetition_rate
+
+    loop = "the value of the value of the value of".split()
+    # bigrams: 8 in all, 3 distinct ((the, value), (value, of), (of, the)) -> 1 - 3/8
+    assert repetition_rate(loop, n=2) == pytest.approx(1 - 3 / 8)
+    assert repetition_rate("a b c d e".split(), n=2) == 0.0
+    assert repetition_rate([1, 2, 3], n=4) == 0.0  # shorter than n: no n-grams
+    assert repetition_rate(torch.tensor([5, 5, 5, 5, 5]), n=1) == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="not one str"):
+        repetition_rate("the value of the value", n=2)
+
+
+def test_distinct_n_pools_ngrams_across_texts():
+    from course_lib.metrics import distinct_n
+
+    assert distinct_n([[1, 2, 3], [1, 2, 4]], n=2) == pytest.approx(3 / 4)  # (1, 2) twice
+    texts = [list("abcabc"), list("xyz")]
+    pooled = [tuple(t[i:i + 2]) for t in texts for i in range(len(t) - 1)]
+    assert distinct_n(texts, n=2) == pytest.approx(len(set(pooled)) / len(pooled))
+    assert distinct_n([[1]], n=2) == 0.0
+    with pytest.raises(ValueError, match="list of token lists"):
+        distinct_n("abc")

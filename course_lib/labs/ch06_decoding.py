@@ -14,20 +14,28 @@ pass per new token, so it is drawn when a slider is released.
 The arithmetic is ``course_lib.generation.next_token_distribution``, whose kept tokens are
 those of transformers' warpers; the slider conventions are ``generate``'s: top-k 0 and
 top-p 1.0 switch the filter off, temperature 0 is greedy.
+
+``compare_strategies(model, tokenizer, prompts)`` runs the decoding strategies of
+``STRATEGIES`` on a list of prompts (batched ``generate`` calls) and measures each: the
+log-probability per token of its text under the model, its repetition (seq-rep-4) and its
+variety (distinct-2), with bootstrap intervals over the texts (chapter 06b).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ..adapter import inference, next_token_logits
+from ..bootstrap import Interval, bootstrap_interval, mean_interval
 from ..generation import check_temperature, next_token_distribution, sample
+from ..metrics import distinct_n, repetition_rate
 from ..validation import check_int
 from .figures import figure_png
 
 __all__ = ["token_label", "prompt_logits", "NextTokenState", "next_token_state", "plot_next_token",
-           "continuation", "decoding_widget"]
+           "continuation", "decoding_widget", "STRATEGIES", "StrategyRow", "StrategyTable", "compare_strategies"]
 
 _VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u2192"}  # open box, return arrow, right arrow
 
@@ -246,3 +254,106 @@ def _entropy_bits(probs: torch.Tensor) -> float:
     """Entropy in bits of a probability vector; tokens with probability 0 add nothing."""
     p = probs[probs > 0].double()
     return max(float(-(p * p.log2()).sum()), 0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+# ----------------------------------------------------------------------------- strategies compared
+
+STRATEGIES = {  # name -> generate() settings; top_k=0 switches off generate's default top-k of 50
+    "greedy": dict(do_sample=False),
+    "beam search, 4 beams": dict(do_sample=False, num_beams=4),
+    "greedy, repetition penalty 1.3": dict(do_sample=False, repetition_penalty=1.3),
+    "sampling, T = 1": dict(do_sample=True, temperature=1.0, top_k=0),
+    "sampling, T = 0.7": dict(do_sample=True, temperature=0.7, top_k=0),
+    "top-k 50": dict(do_sample=True, temperature=1.0, top_k=50),
+    "top-p 0.9": dict(do_sample=True, temperature=1.0, top_k=0, top_p=0.9),
+}
+
+
+@dataclass(frozen=True)
+class StrategyRow:
+    """One strategy's measurements over its texts.
+
+    Attributes:
+        logprob: mean log-probability per generated token under the model (nats, T = 1), per text.
+        repetition: mean seq-rep-4 of a text (share of its 4-grams that repeat an earlier one).
+        distinct: distinct-2 of all its texts pooled (an interval from resampling the texts).
+    """
+
+    logprob: Interval
+    repetition: Interval
+    distinct: Interval
+
+
+@dataclass(frozen=True)
+class StrategyTable:
+    """``compare_strategies``' result, per strategy name: its row, its texts and their token ids."""
+
+    rows: dict
+    texts: dict
+    token_ids: dict
+
+    def summary(self, title: str = "") -> str:
+        """A table of the rows, each number with its 95% bootstrap interval."""
+        def cell(i: Interval, digits: int) -> str:
+            return f"{i.estimate:6.{digits}f} [{i.low:6.{digits}f}, {i.high:6.{digits}f}]"
+
+        lines = [title] if title else []
+        lines.append(f"{'strategy':32} {'log-prob per token (nats)':>26} {'repetition (seq-rep-4)':>24} "
+                     f"{'distinct-2':>22}")
+        for name, r in self.rows.items():
+            lines.append(f"{name:32} {cell(r.logprob, 2):>26} {cell(r.repetition, 3):>24} {cell(r.distinct, 3):>22}")
+        return "\n".join(lines)
+
+
+def compare_strategies(model, tokenizer, prompts, new_tokens: int = 48, samples: int = 2, seed: int = 0,
+                       strategies: dict | None = None) -> StrategyTable:
+    """Generate ``new_tokens`` after every prompt with every strategy, and measure the texts.
+
+    A transformers causal LM's ``generate`` does the decoding, one batched call per strategy
+    (prompts left-padded, with an attention mask; the end-of-text token held back with
+    ``min_new_tokens`` so that every text has ``new_tokens`` tokens). Deterministic strategies
+    give one text per prompt, sampling ones ``samples`` (after ``torch.manual_seed(seed)``).
+    Each text is then scored by one forward pass: its mean log-probability per token at
+    temperature 1, its seq-rep-4; distinct-2 is pooled over a strategy's texts. Intervals:
+    95% percentile bootstrap over the texts (``course_lib.bootstrap``).
+    """
+    if isinstance(prompts, str) or len(prompts) < 2:
+        raise ValueError("prompts must be a list of at least two prompts (str).")
+    new_tokens = check_int(new_tokens, "new_tokens", minimum=4)
+    samples = check_int(samples, "samples", minimum=1)
+    strategies = STRATEGIES if strategies is None else strategies
+    side, pad = tokenizer.padding_side, tokenizer.pad_token
+    tokenizer.padding_side = "left"  # new tokens follow real text in every row
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    rows, texts, token_ids = {}, {}, {}
+    try:
+        for name, settings in strategies.items():
+            batch = tokenizer(list(prompts) * (samples if settings.get("do_sample") else 1), return_tensors="pt",
+                              padding=True)
+            torch.manual_seed(seed)
+            with inference(model):
+                out = model.generate(**batch, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                     pad_token_id=tokenizer.pad_token_id, **settings)  # (n, T + new_tokens)
+                new = out[:, batch["input_ids"].shape[1]:]  # (n, new_tokens)
+                mask = torch.cat([batch["attention_mask"], torch.ones_like(new)], dim=1)
+                positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # positions count from the first real token
+                logits = model(input_ids=out, attention_mask=mask, position_ids=positions).logits
+                logits = logits[:, batch["input_ids"].shape[1] - 1:-1].float()  # (n, new_tokens, V)
+                logprob = torch.log_softmax(logits, dim=-1).gather(2, new[..., None])[..., 0].mean(dim=1)  # (n,)
+            token_lists = new.tolist()
+            rows[name] = StrategyRow(
+                logprob=mean_interval(logprob.double().numpy(), seed=seed),
+                repetition=mean_interval([repetition_rate(t, 4) for t in token_lists], seed=seed),
+                distinct=_distinct_interval(token_lists, seed))
+            texts[name] = tokenizer.batch_decode(new, skip_special_tokens=True)
+            token_ids[name] = token_lists
+    finally:
+        tokenizer.padding_side, tokenizer.pad_token = side, pad
+    return StrategyTable(rows, texts, token_ids)
+
+
+def _distinct_interval(token_lists: list, seed: int) -> Interval:
+    """distinct-2 of the pooled texts, with a bootstrap interval from resampling the texts."""
+    index = np.arange(len(token_lists))
+    return bootstrap_interval(lambda idx: distinct_n([token_lists[i] for i in idx], 2), index, seed=seed)
