@@ -69,3 +69,24 @@ def test_approach_state_and_widget():
     assert box.update().approach == 1
     box.budgets.value = (1e11,)
     assert "at least 2 budgets" in box.text.value
+
+
+def test_best_learning_rates_average_seeds_and_find_the_vertex():
+    from course_lib.labs.ch05_fits import best_learning_rates, plot_lr_bracket
+
+    runs = []
+    for seed, shift in ((0, 0.0), (1, 0.02)):
+        for lr in (1e-3, 2e-3, 4e-3, 8e-3):  # a parabola in ln lr with its bottom at 2.83e-3, plus a seed offset
+            runs.append({"width": 32, "lr": lr, "seed": seed, "val_loss": 2.0 + (np.log(lr / 2.83e-3)) ** 2 + shift})
+        runs.append({"width": 64, "lr": 1e-3, "seed": seed, "val_loss": 2.5 + shift})
+        runs.append({"width": 64, "lr": 2e-3, "seed": seed, "val_loss": 2.6 + shift})
+    table = best_learning_rates(runs)
+    t = table[32]
+    assert list(t["lr"]) == [1e-3, 2e-3, 4e-3, 8e-3] and t["seeds"] == [2, 2, 2, 2]
+    assert t["mean"][0] == pytest.approx(2.01 + np.log(1e-3 / 2.83e-3) ** 2)
+    assert t["sd"][0] == pytest.approx(0.02 / np.sqrt(2))
+    assert t["best_lr"] in (2e-3, 4e-3) and t["bracketed"] and t["vertex_lr"] == pytest.approx(2.83e-3, rel=1e-6)
+    assert table[64]["best_lr"] == 1e-3 and not table[64]["bracketed"] and table[64]["vertex_lr"] is None
+    assert plot_lr_bracket(table).axes
+    with pytest.raises(ValueError, match="no runs"):
+        best_learning_rates([])

@@ -48,6 +48,18 @@ def test_bootstrap_intervals_contain_the_truth_and_shrink_with_less_noise():
     assert quiet["a"][1] - quiet["a"][0] < hi - lo
 
 
+def test_seed_noise_widens_the_bootstrap_of_a_few_exact_runs():
+    # five noise-free runs a budget: resampling them alone cannot see run-to-run noise
+    runs = grid_runs(budgets=(1e11, 1e12), n_sizes=5)
+    exact = bootstrap_exponents(runs, 2, n_boot=100, seed=0)
+    noisy = bootstrap_exponents(runs, 2, n_boot=100, seed=0, seed_rel_sd=0.01)
+    assert exact["a"][1] - exact["a"][0] < noisy["a"][1] - noisy["a"][0]
+    assert noisy["a"][0] < LAW.a < noisy["a"][1]
+    assert bootstrap_exponents(runs, 2, n_boot=100, seed=0, seed_rel_sd=0.0)["a"] == exact["a"]
+    with pytest.raises(ValueError, match="seed_rel_sd"):
+        bootstrap_exponents(runs, 2, n_boot=10, seed_rel_sd=-0.1)
+
+
 def test_bootstrap_of_the_parametric_fit():
     got = bootstrap_exponents(grid_runs(noise=0.005, seed=1), 3, n_boot=40)
     assert got["a"][0] < LAW.a < got["a"][1]

@@ -98,6 +98,9 @@ def test_the_command_writes_and_reports(tmp_path, capsys):
     assert json.loads(out.read_text())["command"].startswith("python -m course_lib.scaling grid --preset tiny")
     assert main(["grid", "--preset", "nope", "--out", str(out)]) == 2
     assert "unknown grid preset" in capsys.readouterr().err
+    one_seed = tmp_path / "s.json"  # --seeds replaces the preset's seeds (tiny: 0, and 1 at one budget)
+    assert main(["grid", "--preset", "tiny", "--widths", "8,12", "--seeds", "3", "--out", str(one_seed), "--no-progress"]) == 0
+    assert {r["seed"] for r in json.loads(one_seed.read_text())["runs"]} == {1, 3}
 
 
 def test_a_sweep_file_is_not_a_grid(tmp_path):
@@ -109,16 +112,37 @@ def test_a_sweep_file_is_not_a_grid(tmp_path):
         run_grid(TINY, out, progress=False)
 
 
-def test_repeated_data_points_read_a_prefix_of_the_text(tmp_path):
-    config = replace(TINY, widths=(8,), budgets=(), token_counts=(10_240,), repeats=(1, 4), extra_seeds=(),
-                     extra_seeds_at=(), max_epochs=8.0)
+def test_fresh_runs_read_the_whole_text_as_the_stored_grid_did():
+    # data/scaling_grid.json and data/lr_bracket.json were trained on random windows of the whole text
+    for preset in ("default", "lr", "lr-mup"):
+        points = GRID_PRESETS[preset].points(vocab_size=114, train_tokens=2_042_969)
+        assert {(p["unique_tokens"], p["chunk"]) for p in points} == {(2_042_969, None)}, preset
+
+
+def test_repeated_data_points_read_u_distinct_characters_in_exact_passes(tmp_path):
+    config = replace(TINY, widths=(8,), budgets=(), token_counts=(2_560, 10_240), repeats=(1, 4), extra_seeds=(),
+                     extra_seeds_at=(), exact_passes=True, chunk=256, repeat_at=(10_240,), min_tokens=256,
+                     max_epochs=8.0)
     points = config.points(vocab_size=50, train_tokens=100_000)
-    assert [(p["repeats"], p["unique_tokens"]) for p in points] == [(1, 10_240), (4, 2_560)]
-    assert points[1]["key"].endswith("-R4") and not points[0]["key"].endswith("-R1")
-    assert replace(config, max_epochs=2.0).points(50, 100_000)[-1]["repeats"] == 1  # 4 passes > 2: dropped
+    assert [(p["tokens"], p["repeats"], p["unique_tokens"]) for p in points] == [
+        (2_560, 1, 2_560), (10_240, 1, 10_240), (10_240, 4, 2_560)]  # (2,560, 4) is not at a repeat_at level
+    assert points[2]["key"].endswith("-R4") and not points[1]["key"].endswith("-R1")
+    assert [p["repeats"] for p in replace(config, max_epochs=2.0).points(50, 100_000)] == [1, 1]  # 4 passes > 2
     result = run_grid(config, tmp_path / "r.json", progress=False)
-    by_r = {r["repeats"]: r for r in result["runs"]}
-    assert by_r[4]["epochs"] == pytest.approx(4.0) and by_r[1]["epochs"] == pytest.approx(1.0)
-    assert by_r[4]["val_loss"] != by_r[1]["val_loss"]
-    with pytest.raises(ValueError, match="repeat count"):
-        replace(config, repeats=(0,))
+    by = {(r["D"], r["repeats"]): r for r in result["runs"]}
+    assert by[(10_240, 4)]["epochs"] == pytest.approx(4.0) and by[(10_240, 1)]["epochs"] == pytest.approx(1.0)
+    assert by[(10_240, 4)]["val_loss"] != by[(10_240, 1)]["val_loss"]
+    assert {r["chunk"] for r in result["runs"]} == {256}
+    with pytest.raises(ValueError, match="another model family.*exact_passes"):  # not mixed with whole-text runs
+        run_grid(replace(config, exact_passes=False, repeats=(1,), repeat_at=()), tmp_path / "r.json", progress=False)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(repeats=(0,)), "repeat count"),
+    (dict(repeats=(1, 2)), "exact_passes"),
+    (dict(exact_passes=True, chunk=40), "multiple of context_length"),
+    (dict(repeat_at=(3e8,)), "not among"),
+])
+def test_bad_repeat_settings_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        replace(TINY, **kwargs)

@@ -7,6 +7,8 @@
 * ``approach_state`` / ``approach_widget``: one of Hoffmann et al.'s three approaches on the
   chosen budgets of a grid, with bootstrap intervals on the exponents a and b
   (``course_lib.scaling.bootstrap_exponents``) and the compute-optimal tokens per parameter.
+* ``best_learning_rates`` / ``plot_lr_bracket``: a learning-rate bracket (chapter 05f) width by
+  width: the mean loss of each rate over seeds, the best rate and the vertex of a local parabola.
 
 A widget's ``update()`` returns the state it shows (a test changes a control and checks it);
 ``redraw()`` also draws the figure. Units: N non-embedding parameters, losses in nats per token.
@@ -23,7 +25,8 @@ from ..validation import check_int, check_nonnegative
 from .figures import wire_widget
 
 __all__ = ["SweepFitState", "sweep_fit_state", "plot_sweep_fit", "sweep_fit_widget",
-           "ApproachState", "approach_state", "plot_approach", "approach_widget"]
+           "ApproachState", "approach_state", "plot_approach", "approach_widget", "best_learning_rates",
+           "plot_lr_bracket"]
 
 
 def _shown_in(text, compute):
@@ -243,3 +246,51 @@ def approach_widget(runs: list[dict], *, plot: bool = True):
     box = widgets.VBox([approach_buttons, widgets.HBox([budgets, seed_slider]), text, figure])
     return wire_widget(box, (approach_buttons, budgets, seed_slider), update, draw, figure, plot,
                        approach_buttons=approach_buttons, budgets=budgets, seed_slider=seed_slider, text=text)
+
+
+def best_learning_rates(runs: list[dict]) -> dict[int, dict]:
+    """A learning-rate bracket, width by width (runs: dicts with ``width``, ``lr``, ``seed``, ``val_loss``).
+
+    Returns ``{width: {"lr": (k,) rates, increasing, "mean": (k,) mean loss over seeds, "sd": (k,)
+    their standard deviation (NaN with one seed), "seeds": seeds per rate, "best_lr": the rate of
+    lowest mean loss, "bracketed": whether it has a rate on each side, "vertex_lr": the minimum of
+    a parabola in ln lr through the best rate and its two neighbours (None when not bracketed or
+    the three points do not open upwards)}}``. Losses in nats per token.
+    """
+    table: dict[int, dict[float, list[float]]] = {}
+    for r in runs:
+        table.setdefault(int(r["width"]), {}).setdefault(round(float(r["lr"]), 12), []).append(float(r["val_loss"]))
+    if not table:
+        raise ValueError("no runs given; load a bracket with load_grid('data/lr_bracket.json')['runs'].")
+    out = {}
+    for width, by_lr in sorted(table.items()):
+        lrs = np.array(sorted(by_lr))
+        losses = [np.array(by_lr[lr]) for lr in lrs]
+        mean = np.array([v.mean() for v in losses])
+        sd = np.array([v.std(ddof=1) if len(v) > 1 else np.nan for v in losses])
+        i = int(np.argmin(mean))
+        bracketed = 0 < i < len(lrs) - 1
+        vertex = None
+        if bracketed:
+            c2, c1, _ = np.polyfit(np.log(lrs[i - 1:i + 2]), mean[i - 1:i + 2], 2)
+            vertex = float(np.exp(-c1 / (2 * c2))) if c2 > 0 else None
+        out[width] = {"lr": lrs, "mean": mean, "sd": sd, "seeds": [len(v) for v in losses], "best_lr": float(lrs[i]),
+                      "bracketed": bracketed, "vertex_lr": vertex}
+    return out
+
+
+def plot_lr_bracket(table: dict[int, dict], ax=None, title: str = ""):
+    """Mean loss against learning rate, one line per width (error bars: sd over seeds), best rates starred."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = (plt.subplots(figsize=(6, 4)) if ax is None else (ax.figure, ax))
+    for i, (width, t) in enumerate(table.items()):
+        ax.errorbar(t["lr"], t["mean"], yerr=np.nan_to_num(t["sd"]), fmt="o-", ms=3, lw=1, capsize=2, color=f"C{i}",
+                    label=f"width {width}")
+        ax.plot([t["best_lr"]], [t["mean"].min()], "*", ms=12, color=f"C{i}")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("peak learning rate")
+    ax.set_ylabel("validation loss (nats/char)")
+    ax.set_title(title)
+    ax.legend(fontsize=7)
+    return fig

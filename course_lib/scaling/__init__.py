@@ -21,6 +21,8 @@ The package, in the order the chapters use it:
     uncertainty -> seed_spread, bootstrap_prediction (PredictionInterval), case_resamples
     approaches  -> approach1 (envelope), approach2 (IsoFLOP parabolas), approach3 (parametric fit),
                 bootstrap_exponents, loss_interval, mean_over_seeds: Hoffmann's three approaches on a grid
+    repetition  -> effective_data (Muennighoff et al.'s D', R_STAR), distinct_chunks, pass_batches,
+                fresh_equivalent, law_equivalent, fit_r_star, worth_of_repeats: repeated data, read in exact passes
     __main__ -> python -m course_lib.scaling sweep --preset tiny --out results.json
                 python -m course_lib.scaling grid --preset tiny --out grid.json
 
@@ -42,6 +44,8 @@ from .parallel import make_executor, run_in_processes, run_tasks, run_with_submi
 from .records import machine, write_json
 from .sweep import PRESETS, SweepConfig, char_data, load_sweep, n_params, run_sweep, sweep_config, train_one, width_lr
 from .uncertainty import PredictionInterval, bootstrap_prediction, case_resamples, seed_spread
+from .repetition import (R_STAR, distinct_chunks, effective_data, fit_r_star, fresh_equivalent, law_equivalent,
+                         pass_batches, worth_of_repeats)
 
 __all__ = [
     # laws
@@ -59,4 +63,7 @@ __all__ = [
     "GridConfig", "GRID_PRESETS", "grid_config", "run_grid", "load_grid", "point_key",
     "seed_spread", "PredictionInterval", "bootstrap_prediction", "case_resamples",
     "APPROACHES", "approach1", "approach2", "approach3", "bootstrap_exponents", "loss_interval", "mean_over_seeds",
+    # repeated data
+    "R_STAR", "effective_data", "distinct_chunks", "pass_batches", "fresh_equivalent", "law_equivalent", "fit_r_star",
+    "worth_of_repeats",
 ]

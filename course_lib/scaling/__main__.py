@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--preset", default="default", help=f"one of {sorted(GRID_PRESETS)} (default: default)")
     g.add_argument("--out", default=None, help="JSON file to write (default: results_grid_<preset>.json)")
     g.add_argument("--widths", type=_int_list, default=None, help="comma-separated d_model values")
+    g.add_argument("--seeds", type=_int_list, default=None, help="comma-separated seeds (default: the preset's)")
     g.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     _common(g)
     return parser
@@ -138,7 +139,7 @@ def _main_grid(args, argv) -> int:
     out = pathlib.Path(args.out or f"results_grid_{args.preset}.json")
 
     def train():
-        config = grid_config(args.preset, widths=args.widths)
+        config = grid_config(args.preset, widths=args.widths, seeds=args.seeds)
         if args.device != "auto":
             from dataclasses import replace
 

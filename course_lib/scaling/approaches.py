@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..validation import check_fraction, check_int
+from ..validation import check_fraction, check_int, check_nonnegative
 from .fits import fit_chinchilla_details, fit_power_law
 from .isoflop import fit_isoflop_minimum
 from .uncertainty import case_resamples, same_point_groups
@@ -114,10 +114,13 @@ APPROACHES = {1: approach1, 2: approach2, 3: approach3}
 
 
 def bootstrap_exponents(runs: list[dict], approach: int, *, n_boot: int = 200, level: float = 0.9,
-                        seed: int = 0, neighbours: int | None = None) -> dict:
+                        seed: int = 0, neighbours: int | None = None, seed_rel_sd: float = 0.0) -> dict:
     """Percentile intervals of the exponents a and b of one approach, resampling runs.
 
-    ``neighbours`` is ``approach2``'s (local parabolas). Approaches 1 and 2 resample within each budget (each budget keeps its number of runs,
+    ``neighbours`` is ``approach2``'s (local parabolas). ``seed_rel_sd`` > 0 also multiplies each
+    resampled run's loss by 1 + e, e ~ Normal(0, seed_rel_sd): the run-to-run noise that
+    resampling the measured values alone cannot show (a handful of runs per budget reuse the
+    same noisy losses in every resample). Approaches 1 and 2 resample within each budget (each budget keeps its number of runs,
     with at least 3 distinct sizes for a parabola); approach 3 resamples all runs and
     refits from the full fit's optimum (one L-BFGS start per resample, so 200 resamples
     take seconds). Resamples whose fit fails are skipped and counted.
@@ -142,11 +145,17 @@ def bootstrap_exponents(runs: list[dict], approach: int, *, n_boot: int = 200, l
         groups, refit = [r["budget"] for r in runs], lambda rs: approach2(rs, neighbours)
     else:
         groups, refit = [r["budget"] for r in runs], approach1
+    check_nonnegative(seed_rel_sd, "seed_rel_sd")
+    noise = np.random.default_rng(seed + 1)
     a_s, b_s, laws, refits = [], [], [], []
     for idx in case_resamples(len(runs), n_boot, seed, groups=groups, min_distinct=3 if approach == 2 else 1,
                               values=[r["N"] for r in runs]):
+        picked = [runs[i] for i in idx]
+        if seed_rel_sd:
+            picked = [{**r, "val_loss": r["val_loss"] * (1 + e)}
+                      for r, e in zip(picked, noise.normal(0.0, seed_rel_sd, size=len(picked)))]
         try:
-            got = refit([runs[i] for i in idx])
+            got = refit(picked)
         except (ValueError, np.linalg.LinAlgError):
             continue
         a_s.append(got["a"])

@@ -12,6 +12,9 @@ sweep's ``train_one``, so every run is a GPT of the same family on the same text
 * ``GridConfig.points()``: the runs it asks for, after dropping any that would see fewer
   than ``min_tokens`` tokens or repeat the training text more than ``max_epochs`` times
   (Muennighoff et al. 2023: up to about 4 passes cost little; more is a different experiment).
+  With ``exact_passes`` a run reads U = D / R distinct characters in exactly R passes
+  (``repetition.distinct_chunks``, ``repetition.pass_batches``): the data-constrained runs of
+  chapter 05e.
 * ``run_grid(config, out)``: train them (here, ``jobs`` processes, or submitit jobs), writing
   every finished run to JSON at once; rerunning the same command resumes
   (``python -m course_lib.scaling grid``). ``load_grid(path)`` reads the file.
@@ -28,6 +31,7 @@ from dataclasses import asdict, dataclass, field, replace
 from ..validation import check_int, check_positive
 from .parallel import run_tasks
 from .records import check_writable, load_sweep, machine, utc_now, write_json
+from .repetition import distinct_chunks, pass_batches
 from .sweep import SweepConfig, cached_char_data, n_params, train_one
 
 __all__ = ["GridConfig", "GRID_PRESETS", "grid_config", "run_grid", "load_grid", "point_key"]
@@ -50,9 +54,16 @@ class GridConfig:
         seeds: seeds of every point.
         extra_seeds: more seeds, run only at the budgets (or token counts) in ``extra_seeds_at``.
         extra_seeds_at: the budgets (or token counts) that are repeated with ``extra_seeds``.
-        repeats: data-constrained runs: with R in ``repeats`` a run trains on only the first
-            D / R characters of the training text, R passes over it (1: as much fresh text as
-            the corpus has). Muennighoff et al. (2023) measured what repeating costs.
+        repeats: passes R over the distinct text; R > 1 needs ``exact_passes``. Muennighoff et
+            al. (2023) measured what repeating costs.
+        repeat_at: the budgets (or token counts) at which the repeats > 1 are trained (empty: all).
+        exact_passes: False (the default): every run samples random windows of the whole
+            training text (D / len(text) passes on average). True: a run reads U = D / R
+            distinct characters (rounded down to whole ``chunk``s), chunks drawn from all
+            over the text with the run's seed (``repetition.distinct_chunks``; nested in U),
+            in exactly R passes of shuffled windows (``repetition.pass_batches``); R = 1 then
+            reads D distinct characters once.
+        chunk: characters per chunk of distinct text under ``exact_passes``.
         min_tokens: drop a point with fewer training tokens than this (too few steps to mean much).
         max_epochs: drop a point that would pass over the training text more than this many times.
     """
@@ -66,12 +77,15 @@ class GridConfig:
     extra_seeds: tuple[int, ...] = ()
     extra_seeds_at: tuple[float, ...] = ()
     repeats: tuple[int, ...] = (1,)
+    repeat_at: tuple[float, ...] = ()
+    exact_passes: bool = False
+    chunk: int = 2048
     min_tokens: int = 100_000
     max_epochs: float = 4.0
 
     def __post_init__(self):
         for name in ("widths", "budgets", "token_counts", "lr_scales", "seeds", "extra_seeds", "extra_seeds_at",
-                     "repeats"):
+                     "repeats", "repeat_at"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if not isinstance(self.model, SweepConfig):
             raise ValueError(f"model must be a SweepConfig, got {type(self.model).__name__}.")
@@ -94,12 +108,19 @@ class GridConfig:
             check_int(r, "every repeat count", minimum=1)
         if not self.repeats:
             raise ValueError("repeats is empty; (1,) trains on fresh text.")
+        if max(self.repeats) > 1 and not self.exact_passes:
+            raise ValueError("repeats above 1 need exact_passes=True (U = D / R distinct characters read in R "
+                             "exact passes).")
+        check_int(self.chunk, "chunk", minimum=self.model.context_length)
+        if self.chunk % self.model.context_length:
+            raise ValueError(f"chunk={self.chunk} must be a multiple of context_length={self.model.context_length}.")
         if not self.seeds:
             raise ValueError("seeds is empty; give at least one, e.g. (0,).")
         levels = self.budgets or self.token_counts
-        missing = [x for x in self.extra_seeds_at if x not in levels]
-        if missing:
-            raise ValueError(f"extra_seeds_at {missing} are not among the grid's budgets or token counts {levels}.")
+        for name in ("extra_seeds_at", "repeat_at"):
+            missing = [x for x in getattr(self, name) if x not in levels]
+            if missing:
+                raise ValueError(f"{name} {missing} are not among the grid's budgets or token counts {levels}.")
         check_int(self.min_tokens, "min_tokens", minimum=1)
         check_positive(self.max_epochs, "max_epochs")
 
@@ -111,7 +132,8 @@ class GridConfig:
     def points(self, vocab_size: int, train_tokens: int) -> list[dict]:
         """The runs: dicts with ``width``, ``N``, ``tokens`` (D, whole steps), ``budget`` (None in a
         rectangle), ``lr_scale``, ``seed``, ``repeats``, ``unique_tokens`` (the distinct training
-        characters the run may read) and ``key``, smallest compute first.
+        characters the run reads: U under ``exact_passes``, else the whole text) and ``key``,
+        smallest compute first.
 
         ``vocab_size`` and ``train_tokens`` (the training text's length) come from the data.
         """
@@ -125,14 +147,22 @@ class GridConfig:
                 if tokens < max(self.min_tokens, step):
                     continue
                 for repeats in self.repeats:
-                    unique = min(train_tokens, tokens // repeats)
-                    if tokens > self.max_epochs * unique or unique <= self.model.context_length:
+                    if repeats > 1 and self.repeat_at and level not in self.repeat_at:
+                        continue
+                    if self.exact_passes:  # U = D / R in whole chunks, at most what the text holds
+                        unique = tokens // repeats // self.chunk * self.chunk
+                        if not self.chunk <= unique <= (train_tokens - 1) // self.chunk * self.chunk:
+                            continue
+                    else:
+                        unique = train_tokens
+                    if tokens > self.max_epochs * unique:
                         continue
                     for lr_scale in self.lr_scales:
                         for seed in seeds:
                             out.append({"width": width, "N": n, "tokens": tokens,
                                         "budget": float(level) if self.budgets else None, "lr_scale": lr_scale,
                                         "seed": seed, "repeats": repeats, "unique_tokens": unique,
+                                        "chunk": self.chunk if self.exact_passes else None,
                                         "key": point_key(width, tokens, lr_scale, seed, repeats)})
         return sorted(out, key=lambda p: (p["N"] * p["tokens"], p["width"], p["lr_scale"], p["seed"], p["repeats"]))
 
@@ -154,15 +184,19 @@ GRID_PRESETS = {
     # over the text; three seeds at 4e11 FLOPs. About 30 minutes of one core (15 with --jobs 2).
     "default": GridConfig(model=_CPU, widths=(16, 24, 32, 48, 64, 96, 128, 192, 256),
                           budgets=tuple(1e11 * 2 ** k for k in range(6)), extra_seeds=(1, 2), extra_seeds_at=(4e11,)),
-    # A learning-rate bracket: five rates around the 1/width rule at each width, 0.5M tokens each.
+    # A learning-rate bracket: five rates around the 1/width rule at each width, 0.5M tokens each, one seed
+    # (add seeds with --seeds 0,1,2: the stored files hold seed 0).
     "lr": GridConfig(model=_BRACKET, widths=(16, 32, 64, 128, 256), token_counts=(524_288,),
                      lr_scales=(0.25, 0.5, 1.0, 2.0, 4.0)),
     # The same bracket under muP (course_lib.mup), base width 64: one lr for every width, 1e-3 to 1.6e-2.
     "lr-mup": GridConfig(model=replace(_BRACKET, parametrization="mup", lr=4e-3, lr_base_width=64),
                          widths=(16, 32, 64, 128, 256), token_counts=(524_288,), lr_scales=(0.25, 0.5, 1.0, 2.0, 4.0)),
-    # Repeated data (chapter 05e): one model, one budget, the text repeated 1, 2, 4, 8 and 16 times.
-    "repeat": GridConfig(model=_CPU, widths=(48,), token_counts=(1_228_800,), repeats=(1, 2, 4, 8, 16),
-                         max_epochs=16.0),
+    # Repeated data (chapter 05e): width 48 reads D = 1,245,184 characters made of U = D / R distinct ones,
+    # R = 1, 2, 4, 8, 16 exact passes; and the fresh curve, one pass over D / 2, ..., D / 16 distinct characters
+    # (the same chunks as the run with R = 2, ..., 16). Seeds 0 to 4; the chapter trains seed 0 live.
+    "repeat": GridConfig(model=_CPU, widths=(48,), token_counts=tuple(1_245_184 // 2 ** k for k in range(4, -1, -1)),
+                         repeats=(1, 2, 4, 8, 16), repeat_at=(1_245_184,), exact_passes=True, min_tokens=2048,
+                         max_epochs=16.0, seeds=(0, 1, 2, 3, 4)),
     # Seconds: for tests and for trying the command.
     "tiny": GridConfig(model=SweepConfig(n_layer=1, context_length=32, batch_size=8, tokens=2560, eval_tokens=4096,
                                          lr=1e-2, lr_base_width=8, max_chars=200_000),
@@ -199,18 +233,35 @@ def _train_point(model: SweepConfig, point: dict, threads: int | None) -> dict:
     if threads is not None:
         torch.set_num_threads(threads)
     train_ids, val_ids, vocab_size = cached_char_data(model.max_chars, model.val_fraction)
-    unique = point.get("unique_tokens", len(train_ids))
     config = replace(model, tokens=point["tokens"], seed=point["seed"], lr=model.lr * point["lr_scale"])
-    run = train_one(config, point["width"], (train_ids[:unique], val_ids, vocab_size))
+    chunk = point.get("chunk")
+    if chunk is None:  # random windows of the whole training text
+        unique, batches = len(train_ids), None
+    else:  # U distinct characters in chunks from all over the text, read in exact passes
+        unique = point["unique_tokens"]
+        starts = distinct_chunks(len(train_ids), unique, chunk, seed=point["seed"])
+        batches = pass_batches(train_ids, starts, chunk, config.batch_size, config.context_length)
+    run = train_one(config, point["width"], (train_ids, val_ids, vocab_size), batches=batches)
     run.update(key=point["key"], budget=point["budget"], lr_scale=point["lr_scale"], seed=point["seed"],
-               repeats=point.get("repeats", 1), unique_tokens=unique, epochs=run["D"] / unique)
+               repeats=point.get("repeats", 1), unique_tokens=unique, epochs=run["D"] / unique, chunk=chunk)
     return run
 
 
 def _same_experiment(old: dict, new: dict) -> list[str]:
-    """The model-family settings in which two grid configs differ (the widths and levels may differ)."""
+    """The model-family and data settings in which two grid configs differ (the widths and levels may differ).
+
+    A file written before ``exact_passes`` existed read the whole text (``exact_passes`` False).
+    """
     a, b = {**SweepConfig().to_dict(), **old["model"]}, {**SweepConfig().to_dict(), **new["model"]}
-    return sorted(k for k in set(a) | set(b) if k not in ("widths", "tokens", "seed") and a.get(k) != b.get(k))
+    diff = [k for k in set(a) | set(b) if k not in ("widths", "tokens", "seed") and a.get(k) != b.get(k)]
+    data = {"exact_passes": False, "chunk": None}
+    for k, default in data.items():
+        mine, theirs = old.get(k, default), new.get(k, default)
+        if k == "chunk" and not (old.get("exact_passes") or new.get("exact_passes")):
+            continue  # the chunk size matters only for exact passes
+        if mine != theirs:
+            diff.append(k)
+    return sorted(diff)
 
 
 def run_grid(config: GridConfig, out=None, *, resume: bool = True, progress: bool = True, threads: int | None = 1,

@@ -16,6 +16,7 @@ Units: N in non-embedding parameters (``GPT.num_params()``), D in training token
 from __future__ import annotations
 
 import functools
+import inspect
 import pathlib
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -75,14 +76,14 @@ class SweepConfig:
             width ``lr_base_width``; every width then takes ``lr`` and muP scales each layer's.
     """
 
-    widths: tuple[int, ...] = (24, 32, 40, 48, 64)
-    n_layer: int = 1
+    widths: tuple[int, ...] = (24, 32, 48, 64, 96, 128)
+    n_layer: int = 2
     head_dim: int = 16
-    context_length: int = 32
-    batch_size: int = 16
+    context_length: int = 64
+    batch_size: int = 8
     tokens: int = 2_000_000
-    lr: float = 0.012
-    lr_base_width: int = 32
+    lr: float = 2e-3
+    lr_base_width: int = 128
     lr_rule: str = "inverse_width"
     warmup_fraction: float = 0.05
     weight_decay: float = 0.1
@@ -154,21 +155,18 @@ class SweepConfig:
 
 
 PRESETS = {
-    # The chapter's live experiment: a few minutes on 2 CPU cores.
+    # The chapter's live experiment (05b): six widths (N from 14k to 394k non-embedding
+    # parameters, 1.45 decades), 2 layers, 64 characters of context, 2M characters each, lr =
+    # 2e-3 * 128 / width (the grid's family; data/lr_bracket.json). About 2.5 minutes on 2 cores
+    # with jobs=2; its largest model beats gzip -9 on the same validation text.
     "default": SweepConfig(),
-    # The grid's family (course_lib.scaling.grid): six widths (N from 14k to 394k), 2 layers, 64
-    # characters of context, 2M characters each, lr = 2e-3 * 128 / width (data/lr_bracket.json);
-    # about 2.5 minutes on 2 cores with jobs=2. Its largest model beats gzip -9.
-    "live": SweepConfig(widths=(24, 32, 48, 64, 96, 128), n_layer=2, context_length=64, batch_size=8,
-                        tokens=2_000_000, lr=2e-3, lr_base_width=128),
     # A few seconds: for tests and for checking that the command works.
     "tiny": SweepConfig(widths=(8, 12, 16), n_layer=1, context_length=32, batch_size=8, tokens=8 * 32 * 40,
                         eval_tokens=4096, lr=1e-2, lr_base_width=8, max_chars=200_000),
-    # More sizes, deeper models and a longer context, for a GPU or a patient CPU (tens of
-    # minutes on 2 cores). D/N >= 20 for width 96 at 2 layers needs 4.5M characters, about
-    # two passes over python_docs() (repeated data; Muennighoff et al. 2023).
-    "large": SweepConfig(widths=(8, 12, 16, 24, 32, 48, 64, 96), n_layer=2, head_dim=16, context_length=128,
-                         batch_size=32, tokens=4_500_000, lr=2e-3, lr_base_width=64, eval_tokens=262_144),
+    # The same family over two decades of N (widths 16 to 256, up to 1.58M parameters) and twice
+    # the data, 4M characters, about 2.2 passes over the training text: for a patient CPU (about an
+    # hour on 2 cores with jobs=2) or a GPU.
+    "large": SweepConfig(widths=(16, 24, 32, 48, 64, 96, 128, 192, 256), tokens=4_000_000),
     # For one GPU: 4 layers, bfloat16 autocast, 8M characters per model, about 4 passes over the
     # training text (the most repetition nearly as good as fresh data, Muennighoff et al. 2023).
     # The text, not the GPU, limits the size: width 128 (N = 0.79M) already has only 10 per parameter.
@@ -179,7 +177,7 @@ PRESETS = {
 
 
 def sweep_config(preset: str = "default", **overrides) -> SweepConfig:
-    """A preset's ``SweepConfig`` (``"default"``, ``"tiny"`` or ``"large"``) with fields overridden."""
+    """A preset's ``SweepConfig`` (``"default"``, ``"tiny"``, ``"large"`` or ``"gpu"``) with fields overridden."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}.")
     overrides = {k: v for k, v in overrides.items() if v is not None}
@@ -235,7 +233,8 @@ def char_data(max_chars: int | None = 1_000_000, val_fraction: float = 0.1):
     return train_ids, val_ids, tok.vocab_size
 
 
-def train_one(config: SweepConfig, width: int, data, *, steps: int | None = None, progress: bool = False) -> dict:
+def train_one(config: SweepConfig, width: int, data, *, steps: int | None = None, progress: bool = False,
+              batches=None) -> dict:
     """Train one GPT of width ``width`` (``config`` gives everything else); return what was measured.
 
     Args:
@@ -245,6 +244,10 @@ def train_one(config: SweepConfig, width: int, data, *, steps: int | None = None
         data: ``(train_ids, val_ids, vocab_size)``, e.g. ``char_data()``: 1-D token tensors.
         steps: optimizer steps (default ``config.steps``); D = steps * B * T tokens.
         progress: show a tqdm bar over the steps.
+        batches: optional ``next_batch(step, generator) -> (x, y)`` (``train_loop``'s) that
+            draws the training windows instead of random windows of ``train_ids``, e.g.
+            ``repetition.pass_batches`` for exact passes over a few chunks; the optimiser,
+            schedule and evaluation are the same.
 
     Returns:
         A dict with ``width``, ``n_layer``, ``n_head``, ``N`` (non-embedding parameters),
@@ -256,7 +259,7 @@ def train_one(config: SweepConfig, width: int, data, *, steps: int | None = None
     """
     import torch
 
-    from ..train import estimate_loss, train
+    from ..train import estimate_loss, train, train_loop
 
     train_ids, val_ids, vocab_size = data
     steps = config.steps if steps is None else check_int(steps, "steps", minimum=1)
@@ -266,10 +269,15 @@ def train_one(config: SweepConfig, width: int, data, *, steps: int | None = None
     model = _model(config, width, vocab_size)
     lr = width_lr(config, width)
     start, cpu_start = time.perf_counter(), time.process_time()
-    history = train(model, train_ids, None, steps=steps, batch_size=config.batch_size, lr=lr,
-                    warmup_steps=max(1, int(config.warmup_fraction * steps)), weight_decay=config.weight_decay,
+    settings = dict(lr=lr, warmup_steps=max(1, int(config.warmup_fraction * steps)), weight_decay=config.weight_decay,
                     eval_every=steps, seed=config.seed, device=config.device, precision=config.precision,
                     progress=progress, desc=f"width {width}")  # no validation during training: one careful evaluation at the end
+    if batches is None:
+        history = train(model, train_ids, None, steps=steps, batch_size=config.batch_size, **settings)
+    else:  # the same optimiser as train's (its default betas and clipping), another order of windows
+        defaults = inspect.signature(train).parameters
+        history = train_loop(model, batches, lambda m, b: m(*b)[1], steps, betas=defaults["betas"].default,
+                             grad_clip=defaults["grad_clip"].default, fused=config.device in ("cpu", "cuda"), **settings)
     if history.interrupted:
         raise KeyboardInterrupt
     val_loss = estimate_loss(model, val_ids, config.eval_batch_size, config.context_length,

@@ -134,12 +134,16 @@ def bootstrap_prediction(N, L, N_new: float, *, floor: bool = False, seed_rel_sd
     fit = fit_power_law_with_floor if floor else fit_power_law
     predicted = float(fit(N, L).predict(N_new))
     rng = np.random.default_rng(seed + 1)
-    samples = []
+    samples, refits = [], {}  # a resample's fit depends only on which runs it holds, with what counts
     for idx in case_resamples(len(N), n_boot, seed, min_distinct=4 if floor else 3, values=N):
-        try:
-            samples.append(float(fit(N[idx], L[idx]).predict(N_new)))
-        except (ValueError, RuntimeError):
-            continue
+        key = tuple(sorted(idx.tolist()))
+        if key not in refits:  # 5 runs have only 126 distinct resamples: fit each once
+            try:
+                refits[key] = float(fit(N[idx], L[idx]).predict(N_new))
+            except (ValueError, RuntimeError):
+                refits[key] = None
+        if refits[key] is not None:
+            samples.append(refits[key])
     if len(samples) < 0.9 * n_boot:
         raise ValueError(f"only {len(samples)} of {n_boot} resamples could be fitted; add runs.")
     samples = np.asarray(samples) * (1.0 + rng.normal(0.0, seed_rel_sd, size=len(samples)))
