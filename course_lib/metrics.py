@@ -42,6 +42,7 @@ __all__ = [
     "sliding_window_perplexity",
     "sequence_logprob",
     "cloze_accuracy",
+    "candidate_logprobs",
     "tokenize_13a",
     "BleuResult",
     "bleu",
@@ -218,9 +219,36 @@ def cloze_accuracy(model, contexts: Sequence, candidates: Sequence[Sequence], an
         if isinstance(answer, bool) or not isinstance(answer, numbers.Integral) or not 0 <= answer < len(options):
             raise ValueError(f"example {i}: answers[{i}] must be an index in [0, {len(options) - 1}], got {answer!r}.")
         context_ids = _encode(context, tokenizer, "contexts")
-        scores = [sequence_logprob(model, context_ids, _encode(option, tokenizer, "candidates")) for option in options]
+        scores = candidate_logprobs(model, context_ids, [_encode(option, tokenizer, "candidates") for option in options])
         correct += max(range(len(scores)), key=lambda j: (scores[j], -j)) == answer
     return correct / len(contexts)
+
+
+def candidate_logprobs(model, context_ids, candidates: Sequence) -> list[float]:
+    """``sequence_logprob(model, context_ids, c)`` for every candidate ``c``, in one batched forward pass.
+
+    The sequences context + candidate are padded on the right to one length: in a causal
+    model a position never sees the ones after it, so the padding changes no scored logit
+    (up to float rounding, about 1e-6, from batching). Falls back to one pass per candidate
+    when a sequence would not fit in the model's context (``sequence_logprob`` crops it).
+    """
+    context = _one_sequence(context_ids, "context_ids").tolist()
+    rows = [_one_sequence(c, "candidates").tolist() for c in candidates]
+    limit = context_length_of(model)
+    longest = len(context) + max(len(r) for r in rows)
+    if limit is not None and longest > limit:
+        return [sequence_logprob(model, context, r) for r in rows]
+    batch = torch.zeros(len(rows), longest, dtype=torch.long)  # (n, L): right-padded with id 0
+    for i, r in enumerate(rows):
+        batch[i, :len(context) + len(r)] = torch.tensor(context + r)
+    with inference(model):
+        logprobs = F.log_softmax(model_logits(model, batch)[:, :-1], dim=-1)  # (n, L - 1, V): predicts batch[:, 1:]
+    scores = []
+    for i, r in enumerate(rows):
+        start = len(context) - 1  # the position that predicts the candidate's first token
+        targets = torch.tensor(r, device=logprobs.device)[:, None]  # (T_x, 1)
+        scores.append(logprobs[i, start:start + len(r)].gather(1, targets).double().sum().item())
+    return scores
 
 
 # ----------------------------------------------------------------------------- BLEU
@@ -464,26 +492,18 @@ def _token_list(tokens, name: str) -> list:
 
 
 def repetition_rate(tokens, n: int = 4) -> float:
-    """Share of a text's n-grams that repeat an n-gram earlier in the same text: 1 - distinct / total.
+    """Share of a text's n-grams that repeat one earlier in the text, 1 - distinct / total (seq-rep-n).
 
-    Welleck et al. (2020, "Neural text degeneration with unlikelihood training") call it
-    seq-rep-n. 0 for a text without repeated n-grams; close to 1 for a loop ("the value of
-    the value of ..."). ``tokens``: a list or 1-D tensor of ids or words; a text shorter
-    than n tokens has no n-grams and scores 0.
+    Welleck et al. 2020. 0 without repeats, near 1 for a loop ("the value of the value of ...").
+    ``tokens``: a list or 1-D tensor of ids or words; fewer than n tokens score 0.
     """
-    tokens = _token_list(tokens, "tokens")
-    n = check_int(n, "n", minimum=1)
-    grams = _ngrams(tokens, n)
+    grams = _ngrams(_token_list(tokens, "tokens"), check_int(n, "n", minimum=1))
     total = sum(grams.values())
     return 0.0 if total == 0 else 1.0 - len(grams) / total
 
 
 def distinct_n(texts, n: int = 2) -> float:
-    """Distinct n-grams over all n-grams, pooled across several texts (Li et al. 2016, distinct-n).
-
-    High when texts vary (between each other and within themselves), low when they repeat
-    the same phrases. ``texts``: token lists (or 1-D tensors). 0 when no text has n tokens.
-    """
+    """Distinct n-grams over all n-grams, pooled across texts (Li et al. 2016); 0 when no text has n tokens."""
     if isinstance(texts, str):
         raise ValueError("distinct_n takes a list of token lists, one per generated text.")
     n = check_int(n, "n", minimum=1)

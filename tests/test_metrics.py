@@ -158,6 +158,22 @@ def test_cloze_by_hand_with_a_bigram_table():
     assert cloze_accuracy(model, ["a", "b"], [["b", "c"], ["a", "c"]], [0, 0], tokenizer=tok) == 1.0
 
 
+def test_candidate_logprobs_batch_equals_one_by_one():
+    from course_lib.metrics import candidate_logprobs
+
+    gpt = random_gpt(seed=5)
+    context = token_ids(9, seed=6)
+    candidates = [token_ids(k, seed=10 + k) for k in (1, 3, 2, 5)]  # different lengths: right padding
+    for model in (gpt, to_hf(gpt).eval()):
+        batched = candidate_logprobs(model, context, candidates)
+        one_by_one = [sequence_logprob(model, context, c) for c in candidates]
+        assert all(math.isclose(a, b, rel_tol=1e-5, abs_tol=1e-5) for a, b in zip(batched, one_by_one))
+    limit = gpt.config.context_length
+    long_context = token_ids(limit - 2, seed=7)  # + a 5-token candidate does not fit: one pass each, cropped
+    batched = candidate_logprobs(gpt, long_context, candidates)
+    assert batched == [sequence_logprob(gpt, long_context, c) for c in candidates]
+
+
 def test_cloze_accuracy_of_a_trained_model(trained):
     text = PATTERN.repeat(3)
     contexts, candidates, answers = [], [], []
