@@ -6,11 +6,11 @@
              attention: grouped-query (n_kv_head key/value heads), q and k rotated by RoPE
       -> final RMSNorm -> linear head, tied to the embedding or not             (B, T, vocab_size)
 
-``ModernGPT`` is ``course_lib.model.GPT`` with the four changes Llama made to GPT-2's block
+``ModernGPT`` is ``course_lib.model.GPT`` with the changes Llama made to GPT-2's block
 (Touvron et al. 2023, section 2.2): RMSNorm for LayerNorm, rotary positions for the learned
-table, a SwiGLU feed-forward of width about 8d/3 for GELU at 4d, and, from Llama 2 on,
-grouped-query attention. The parts are in ``course_lib.llama_layers``; biases and dropout are
-gone, as in Llama.
+table, a SwiGLU feed-forward of width about 8d/3 for GELU at 4d; and grouped-query attention,
+which Llama 2 used in its 34B and 70B models and Llama 3 in all of them. The parts are in
+``course_lib.llama_layers``; biases and dropout are gone, as in Llama.
 
 ``from_hf`` reads a Hugging Face ``LlamaForCausalLM`` (random small ones, or the real
 SmolLM2-135M of ``course_lib.pretrained``) and ``to_hf`` writes one; both give the same logits
@@ -139,8 +139,9 @@ class ModernGPT(nn.Module):
         """
         self.check_ids(idx, "idx")
         B, T = idx.shape
-        cos, sin = rope_cos_sin(torch.arange(T, device=idx.device), self.config.head_dim,
-                                self.config.rope_base)  # (T, hd) each
+        angle_dtype = torch.float64 if self.wte.weight.dtype == torch.float64 else torch.float32  # float32: as HF
+        cos, sin = rope_cos_sin(torch.arange(T, device=idx.device), self.config.head_dim, self.config.rope_base,
+                                angle_dtype)  # (T, hd) each
         x = self.wte(idx)  # (B, T, d)
         for block in self.blocks:
             x = block(x, cos, sin)

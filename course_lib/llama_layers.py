@@ -17,7 +17,8 @@ RoPE's pairing. The paper rotates adjacent coordinates (0, 1), (2, 3), ...; Hugg
 pairs coordinate i with i + head_dim/2 ("rotate_half"). The two are the same rotation up to
 a fixed reordering of each head's coordinates, which the conversion of Meta's checkpoints
 folds into W_q and W_k; this module uses Hugging Face's pairing, as the checkpoints it
-reads do. Angles are computed in float32 exactly as ``LlamaRotaryEmbedding`` computes them.
+reads do. Angles are computed in float32 exactly as ``LlamaRotaryEmbedding`` computes them
+(or in float64 on request, for a float64 model), and RMSNorm in at least float32.
 """
 from __future__ import annotations
 
@@ -47,7 +48,8 @@ class RMSNorm(nn.Module):
 
     LayerNorm without the mean subtraction and without the bias: it rescales each vector to
     unit root-mean-square and multiplies by a learned gain (``weight``, d parameters, ones at
-    init). Computed in float32 and cast back, as ``LlamaRMSNorm``.
+    init). Half-precision inputs are normalised in float32 and cast back, as ``LlamaRMSNorm``
+    does; float64 inputs stay float64 (``LlamaRMSNorm`` would round them to float32).
     """
 
     def __init__(self, d_model: int, eps: float = 1e-6):
@@ -59,7 +61,7 @@ class RMSNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_last_dim(x, self.d_model, "RMSNorm")
         dtype = x.dtype
-        x = x.float()
+        x = x.to(torch.promote_types(dtype, torch.float32))
         x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)  # unit root-mean-square
         return self.weight * x.to(dtype)
 
@@ -70,12 +72,13 @@ class RMSNorm(nn.Module):
 # ----------------------------------------------------------------------------- rotary positions
 
 
-def rope_frequencies(head_dim: int, base: float = 10000.0) -> torch.Tensor:
-    """(head_dim/2,) float32 angular frequencies theta_i = base^(-2i / head_dim), radians per position.
+def rope_frequencies(head_dim: int, base: float = 10000.0, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(head_dim/2,) angular frequencies theta_i = base^(-2i / head_dim), radians per position.
 
-    Pair 0 turns by one radian per position, the last pair by about 1/base: the same ladder of
-    frequencies as the sinusoidal encoding of Vaswani et al. (chapter 03). ``head_dim`` must be
-    even, since coordinates are rotated in pairs.
+    Pair 0 turns by one radian per position, the last pair by base^(-(head_dim - 2)/head_dim),
+    a little more than 1/base: the same ladder of frequencies as the sinusoidal encoding of
+    Vaswani et al. (chapter 03). ``head_dim`` must be even, since coordinates are rotated in
+    pairs. ``dtype`` float32 (the arithmetic of ``LlamaRotaryEmbedding``) or float64.
     """
     check_int(head_dim, "head_dim", minimum=2)
     if head_dim % 2:
@@ -83,20 +86,25 @@ def rope_frequencies(head_dim: int, base: float = 10000.0) -> torch.Tensor:
                          f"choose d_model and n_head so that d_model / n_head is even.")
     if check_positive(base, "base") <= 1:
         raise ValueError(f"the RoPE base (rope_theta) must be a number > 1 (10000 in Llama 2), got {base!r}.")
-    return 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.int64).float() / head_dim))
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"RoPE angles are computed in torch.float32 (as transformers does) or torch.float64, got {dtype}.")
+    return 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.int64).to(dtype) / head_dim))
 
 
-def rope_cos_sin(positions: torch.Tensor, head_dim: int, base: float = 10000.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos and sin of every rotation angle: positions (T,) or (B, T) int -> two (..., T, head_dim) float32.
+def rope_cos_sin(positions: torch.Tensor, head_dim: int, base: float = 10000.0,
+                 dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin of every rotation angle: positions (T,) or (B, T) int -> two (..., T, head_dim) of ``dtype``.
 
     The angle of pair i at position p is p * theta_i; each angle appears twice (columns i and
     i + head_dim/2, Hugging Face's pairing), so ``apply_rope`` is two element-wise products.
+    Positions need not start at 0 (a later chunk of a sequence, or one offset per row).
+    ``dtype``: float32, as ``LlamaRotaryEmbedding``, or float64 for a float64 model.
     """
     if not isinstance(positions, torch.Tensor) or positions.is_floating_point() or positions.dim() not in (1, 2):
         raise ValueError("positions must be a (T,) or (B, T) integer tensor, e.g. torch.arange(T).")
     if bool((positions < 0).any()):
         raise ValueError(f"positions must be >= 0, got {positions.min().item()}.")
-    freqs = positions[..., None].float() * rope_frequencies(head_dim, base).to(positions.device)  # (..., T, hd/2)
+    freqs = positions[..., None].to(dtype) * rope_frequencies(head_dim, base, dtype).to(positions.device)  # (..., T, hd/2)
     angles = torch.cat((freqs, freqs), dim=-1)  # (..., T, hd)
     return angles.cos(), angles.sin()
 
@@ -116,9 +124,10 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     """
     if x.dim() != 4:
         raise ValueError(f"apply_rope expects (batch, heads, time, head_dim) tensors, got shape {tuple(x.shape)}.")
-    if cos.shape != sin.shape or cos.shape[-2:] != x.shape[-2:]:
-        raise ValueError(f"cos and sin must be (T, head_dim) = {tuple(x.shape[-2:])} or (B, T, head_dim) "
-                         f"(from rope_cos_sin), got {tuple(cos.shape)} and {tuple(sin.shape)}.")
+    if (cos.shape != sin.shape or cos.dim() not in (2, 3) or cos.shape[-2:] != x.shape[-2:]
+            or (cos.dim() == 3 and cos.shape[0] not in (1, x.shape[0]))):
+        raise ValueError(f"cos and sin must be (T, head_dim) = {tuple(x.shape[-2:])} or (B, T, head_dim) with "
+                         f"B = {x.shape[0]} (from rope_cos_sin), got {tuple(cos.shape)} and {tuple(sin.shape)}.")
     if cos.dim() == 3:  # (B, T, hd): one set of positions per row
         cos, sin = cos[:, None], sin[:, None]  # (B, 1, T, hd)
     return x * cos.to(x.dtype) + rotate_half(x) * sin.to(x.dtype)

@@ -77,6 +77,18 @@ def test_teacher_forced_accuracy_and_alignment():
         for t in range(T):
             anti[b, t, max(n - 1 - t, 0)] = 1
             diag[b, t, min(t, S - 1)] = 1
+    # a model that always predicts the true answer scores 1; one that always says EOS scores 1/(n + 1)
+    class Constant(nn.Module):
+        def __init__(self, answer):
+            super().__init__()
+            self.answer = answer  # (B, T-1) ids
+
+        def forward(self, src, tgt_in):
+            return nn.functional.one_hot(self.answer, 13).float()  # (B, T-1, V) logits
+
+    assert (teacher_forced_accuracy(Constant(tgt[:, 1:]), src, tgt) == 1.0).all()
+    eos_only = teacher_forced_accuracy(Constant(torch.full_like(tgt[:, 1:], EOS)), src, tgt)
+    assert np.allclose(eos_only, 1 / (lengths.numpy() + 1))
     assert reversal_alignment(anti, src) == 1.0
     assert reversal_alignment(diag, src) < 0.15  # only the middle digit of odd lengths
     with pytest.raises(ValueError, match="B=20"):
@@ -114,6 +126,9 @@ def test_variant_blocks_are_gpt_and_torch_blocks():
         bare = VariantBlock(config, "pre", residual=False)
         h = bare.attn(bare.ln_1(x))
         torch.testing.assert_close(bare(x), bare.mlp(bare.ln_2(h)))
+        bare_post = VariantBlock(config, "post", residual=False)
+        h = bare_post.ln_1(bare_post.attn(x))
+        torch.testing.assert_close(bare_post(x), bare_post.ln_2(bare_post.mlp(h)))
     with pytest.raises(ValueError, match="norm must be"):
         VariantBlock(config, "middle")
     with pytest.raises(ValueError, match="residual"):
@@ -121,7 +136,11 @@ def test_variant_blocks_are_gpt_and_torch_blocks():
 
 
 def test_without_residuals_the_gradient_vanishes_and_positions_collapse():
+    torch.manual_seed(123)
+    threads, before = torch.get_num_threads(), torch.rand(3)
+    torch.manual_seed(123)
     with_res, without = stack_signals("pre", True, 48, seed=1), stack_signals("pre", False, 48, seed=1)
+    assert torch.equal(torch.rand(3), before) and torch.get_num_threads() == threads  # global state left alone
     assert len(with_res.param_grad) == len(with_res.input_grad) == len(with_res.token_cosine) == 48
     assert without.input_grad[0] < 1e-6 * with_res.input_grad[0]
     assert without.token_cosine[-1] > 0.99 and with_res.token_cosine[-1] < 0.2

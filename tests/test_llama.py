@@ -3,7 +3,8 @@
 Unit checks in the manner of Stanford CS336's assignment 1: fixed inputs, reference outputs
 from an independent computation (NumPy formulas in float64, or transformers' own Llama
 modules with the same weights), stated tolerances. Tolerances: 1e-6 against transformers
-(the same float32 operations), 1e-5 against the float64 formulas (float32 rounding).
+(the same float32 operations), 1e-5 against the float64 formulas (float32 rounding), 1e-12
+where both sides are float64.
 """
 import math
 
@@ -141,6 +142,31 @@ def test_rope_equals_transformers():
     torch.testing.assert_close(apply_rope(q, *per_row), hf_q, atol=AGAINST_HF, rtol=0)
 
 
+def test_rope_at_later_positions_and_one_offset_per_row():
+    # a later chunk of a long sequence (positions 1000..1029) in row 0, positions 7..36 in row 1
+    config = hf_config(rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, hidden_size=64,
+                       num_attention_heads=4, num_key_value_heads=4)
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 4, 30, 16), torch.randn(2, 4, 30, 16)
+    position_ids = torch.stack([torch.arange(1000, 1030), torch.arange(7, 37)])  # (B, T)
+    hf_q, hf_k = hf.apply_rotary_pos_emb(q, k, *hf.LlamaRotaryEmbedding(config)(q, position_ids))
+    cos, sin = rope_cos_sin(position_ids, 16, 10000.0)  # (B, T, hd)
+    torch.testing.assert_close(apply_rope(q, cos, sin), hf_q, atol=AGAINST_HF, rtol=0)
+    torch.testing.assert_close(apply_rope(k, cos, sin), hf_k, atol=AGAINST_HF, rtol=0)
+    # the same rows one at a time with (T, hd) tables: row 1 is not rotated by row 0's positions
+    for b in range(2):
+        torch.testing.assert_close(apply_rope(q[b:b + 1], *rope_cos_sin(position_ids[b], 16)), hf_q[b:b + 1],
+                                   atol=AGAINST_HF, rtol=0)
+    # against complex multiplication: in float64 to rounding; in float32 the angle p * theta of a
+    # position near 1000 is rounded to about 1000 * 2^-24 = 6e-5 radians, hence the looser bound
+    x = q.double().numpy()
+    expected = np.stack([rope_by_complex_numbers(x[b], position_ids[b].numpy(), 10000.0) for b in range(2)])
+    cos64, sin64 = rope_cos_sin(position_ids, 16, 10000.0, dtype=torch.float64)
+    assert np.allclose(apply_rope(q.double(), cos64, sin64).numpy(), expected, atol=1e-12)
+    assert np.allclose(apply_rope(q, cos, sin).double().numpy(), expected, atol=1e-3)
+    assert not np.allclose(apply_rope(q, cos, sin)[0].double().numpy(), expected[0], atol=1e-6)
+
+
 def test_rope_scores_depend_only_on_the_offset_and_keep_lengths():
     torch.manual_seed(0)
     q, k = torch.randn(1, 1, 1, 32), torch.randn(1, 1, 1, 32)
@@ -161,7 +187,43 @@ def test_rope_frequencies_ladder():
     assert f.tolist() == pytest.approx([1.0, 0.1, 0.01, 0.001], rel=1e-6)
 
 
+def test_float64_stays_float64():
+    # LlamaRMSNorm and LlamaRotaryEmbedding round a float64 model to float32; these parts do not,
+    # so float64 checks (gradcheck, incremental decoding against the full pass) reach 1e-12
+    x = torch.randn(3, 5, 6, dtype=torch.float64)
+    norm = RMSNorm(6, eps=1e-6).double()
+    xn = x.numpy()
+    expected = xn / np.sqrt((xn ** 2).mean(axis=-1, keepdims=True) + 1e-6)
+    assert norm(x).dtype == torch.float64 and np.allclose(norm(x).detach().numpy(), expected, atol=1e-12, rtol=0)
+    cos, sin = rope_cos_sin(torch.arange(5), 2, dtype=torch.float64)  # head_dim 2: d_model 6, 3 heads
+    assert cos.dtype == sin.dtype == torch.float64
+    torch.manual_seed(0)
+    attn, mlp = GroupedQueryAttention(6, 3, 1).double(), SwiGLU(6, 10).double()
+    randomised(norm)
+    for f in (norm, mlp, lambda t: attn(t, cos, sin)):
+        assert torch.autograd.gradcheck(f, (x.clone().requires_grad_(),))
+    model = ModernGPT(ModernGPTConfig(vocab_size=30, context_length=16, n_layer=2, n_head=2, n_kv_head=1,
+                                      d_model=8)).double().eval()
+    ids = torch.randint(30, (2, 9))
+    with torch.no_grad():
+        logits64 = model(ids)[0]
+        assert logits64.dtype == torch.float64
+        torch.testing.assert_close(model.float()(ids)[0], logits64.float(), atol=1e-5, rtol=0)
+
+
 # ----------------------------------------------------------------------------- SwiGLU
+
+
+def test_swiglu_on_fixed_numbers():
+    mlp = SwiGLU(2, 2)
+    with torch.no_grad():
+        mlp.gate_proj.weight.copy_(torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
+        mlp.up_proj.weight.copy_(torch.tensor([[2.0, 0.0], [0.0, -1.0]]))
+        mlp.down_proj.weight.copy_(torch.tensor([[1.0, 1.0], [0.0, 1.0]]))
+        y = mlp(torch.tensor([[1.0, -2.0]]))
+    # gate (1, -2) -> silu (sigmoid(1), -2 sigmoid(-2)) = (0.731059, -0.238406); up (2, 2);
+    # product (1.462117, -0.476812); down: (1.462117 - 0.476812, -0.476812)
+    assert y[0].tolist() == pytest.approx([0.985305, -0.476812], abs=1e-5)
 
 
 def test_swiglu_equals_the_formula_and_transformers():
@@ -255,12 +317,15 @@ def test_from_hf_and_to_hf_give_the_same_logits(overrides, tmp_path):
     torch.manual_seed(0)
     theirs = randomised(LlamaForCausalLM(hf_config(**overrides)))
     ours = from_hf(theirs)
+    tied = theirs.config.tie_word_embeddings
+    assert (ours.lm_head.weight is ours.wte.weight) == tied  # one tensor when tied, two when not
     ids = torch.randint(97, (3, 40))
     with torch.no_grad():
         expected = theirs(ids).logits
         torch.testing.assert_close(ours(ids)[0], expected, atol=1e-5, rtol=0)
         assert ours.num_params(False) == sum(p.numel() for p in theirs.parameters())
         back = to_hf(ours)
+        assert (back.lm_head.weight.data_ptr() == back.model.embed_tokens.weight.data_ptr()) == tied
         back.save_pretrained(tmp_path)
         reloaded = LlamaForCausalLM.from_pretrained(tmp_path).eval()
         torch.testing.assert_close(reloaded(ids).logits, expected, atol=1e-5, rtol=0)
@@ -284,7 +349,7 @@ def test_real_smollm2_gives_the_same_logits(smollm2):
     assert n == ours.num_params(False) == sum(p.numel() for p in model.parameters())
 
 
-def test_the_model_is_causal_and_learns():
+def test_the_model_is_causal_batches_rows_independently_and_learns():
     torch.manual_seed(0)
     model = ModernGPT(ModernGPTConfig(vocab_size=50, context_length=32, n_layer=2, n_head=4, n_kv_head=2, d_model=32))
     a = torch.randint(50, (2, 16))
@@ -292,6 +357,15 @@ def test_the_model_is_causal_and_learns():
     b[:, 10:] = (b[:, 10:] + 1) % 50
     with torch.no_grad():
         torch.testing.assert_close(model(a)[0][:, :10], model(b)[0][:, :10], atol=1e-6, rtol=0)
+        for row in range(2):  # a row's logits do not depend on the other rows of the batch
+            torch.testing.assert_close(model(a[row:row + 1])[0], model(a)[0][row:row + 1], atol=1e-5, rtol=0)
+        targets = a[:, 1:].clone()
+        targets[0, :5] = -100  # ignored positions
+        logits, loss = model(a[:, :-1], targets)
+        log_p = torch.log_softmax(logits.double(), dim=-1)
+        kept = targets != -100
+        expected = -log_p[kept].gather(1, targets[kept][:, None]).mean()
+        assert loss.item() == pytest.approx(expected.item(), abs=1e-5)
     _, loss0 = model(a[:, :-1], a[:, 1:])
     assert abs(loss0.item() - math.log(50)) < 0.2
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
@@ -333,6 +407,14 @@ def test_bad_shapes_and_sizes_say_what_to_do():
         apply_rope(torch.randn(1, 2, 6, 8), cos, sin)
     with pytest.raises(ValueError, match="batch, heads, time, head_dim"):
         apply_rope(torch.randn(6, 8), *rope_cos_sin(torch.arange(6), 8))
+    with pytest.raises(ValueError, match="B = 2"):  # positions for 3 rows, queries for 2
+        apply_rope(torch.randn(2, 1, 5, 8), *rope_cos_sin(torch.zeros(3, 5, dtype=torch.long), 8))
+    with pytest.raises(ValueError, match="integer tensor"):
+        rope_cos_sin(torch.arange(5.0), 8)
+    with pytest.raises(ValueError, match=">= 0"):
+        rope_cos_sin(torch.arange(-1, 4), 8)
+    with pytest.raises(ValueError, match="float32 .* or torch.float64"):
+        rope_cos_sin(torch.arange(5), 8, dtype=torch.float16)
     model = ModernGPT(ModernGPTConfig(vocab_size=10, context_length=8, n_layer=1, n_head=2, n_kv_head=1, d_model=8))
     with pytest.raises(ValueError, match="context_length is 8"):
         model(torch.zeros(1, 9, dtype=torch.long))

@@ -28,6 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..model import MLP, CausalSelfAttention, GPTConfig
+from ..train import torch_threads
 from ..transformer import EOS, FIRST_DIGIT, PAD, Seq2SeqTransformer
 from ..validation import check_int
 
@@ -237,13 +238,13 @@ def stack_signals(norm: str, residual: bool, n_layer: int, d_model: int = 64, n_
     """One forward and backward pass of a ``VariantStack`` at initialisation, on random tokens.
 
     The loss is the next-token cross-entropy (nats) on a batch of uniformly random ids; the
-    model is seeded with ``seed``. Runs on one torch thread.
+    model is seeded with ``seed`` (torch's global random state is left as it was). Runs on one
+    torch thread.
     """
     check_int(seq_len, "seq_len", minimum=2)
     check_int(batch_size, "batch_size", minimum=1)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    check_int(seed, "seed", minimum=0)
+    with torch_threads(1), torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = VariantStack(n_layer, norm, residual, d_model, n_head, vocab_size, init)
         ids = torch.randint(vocab_size, (batch_size, seq_len + 1), generator=torch.Generator().manual_seed(seed + 1))
@@ -258,8 +259,6 @@ def stack_signals(norm: str, residual: bool, n_layer: int, d_model: int = 64, n_
             cosines.append((off_diag / (seq_len * (seq_len - 1))).mean().item())
         logits = model.head(model.ln_f(x))  # (B, T, V)
         F.cross_entropy(logits.reshape(-1, vocab_size), ids[:, 1:].reshape(-1)).backward()
-    finally:
-        torch.set_num_threads(threads)
     param = [math.sqrt(sum(float(p.grad.pow(2).sum()) for p in b.parameters())) for b in model.blocks]
     mlp_out = [b.mlp.c_proj.weight.grad.norm().item() for b in model.blocks]
     return StackSignals(param, mlp_out, [h.grad.norm().item() for h in inputs], cosines)
