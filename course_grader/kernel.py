@@ -224,13 +224,15 @@ class Kernel:
         self.ensure()
         return self._request({"op": "lookup", "name": name}, timeout)
 
-    def call(self, message: dict, timeout: float, callbacks: Callable[[dict], dict] | None = None) -> dict:
+    def call(self, message: dict, timeout: float, callbacks: Callable[[dict], dict] | None = None,
+             slack: float = 0.0) -> dict:
         """Call a learner's function (``message``: the ``call`` request without op and timeout).
 
-        Returns the worker's answer with ``"value"`` decoded, or raises WorkerGone.
+        ``slack``: seconds the worker may take besides the call itself (setting up a guard the
+        first time). Returns the worker's answer with ``"value"`` decoded, or raises WorkerGone.
         """
         self.ensure()
-        reply = self._request({"op": "call", "timeout": timeout, **message}, timeout, callbacks)
+        reply = self._request({"op": "call", "timeout": timeout, **message}, timeout + slack, callbacks)
         try:
             if "value" in reply:
                 reply["value"] = codec.decode(reply["value"])

@@ -38,6 +38,7 @@ SOLUTION = ROOT / "solutions" / "02_attention_exercises.ipynb"
 EXERCISE = ROOT / "exercises" / "02_attention_exercises.ipynb"
 NAME = SOLUTION.name
 MAX = {t.id: t.points for t in TASKS}
+TOTAL = sum(MAX.values())
 ISOLATED = sandbox.sandbox_kind() == "bwrap"
 NEEDS_BWRAP = pytest.mark.skipif(not ISOLATED, reason="bubblewrap is not usable here, so notebooks are not isolated "
                                  "from the file system (the grader prints this); attacks on files are not planted")
@@ -217,7 +218,7 @@ def test_a_lying_tensor_subclass_or_an_always_equal_object_scores_nothing(attack
     # defining __torch_function__ is also a way around the run-time check of a forbidden function: the task
     # that forbids one (softmax) cannot be checked and says why; the others keep their points
     assert "defines __torch_function__" in message(sub, "softmax")
-    assert sub["score"] == 12 - MAX["scaled_dot_product_attention"] - MAX["causal_mask"] - MAX["softmax"]
+    assert sub["score"] == TOTAL - MAX["scaled_dot_product_attention"] - MAX["causal_mask"] - MAX["softmax"]
 
 
 @pytest.mark.parametrize("student,pattern", [
@@ -228,24 +229,24 @@ def test_a_lying_tensor_subclass_or_an_always_equal_object_scores_nothing(attack
 def test_a_forbidden_function_costs_that_task_only(attack_run, student, pattern):
     sub = attack_run[0][student]
     assert points(sub)["softmax"] == 0 and re.search(pattern, message(sub, "softmax")), message(sub, "softmax")
-    assert sub["score"] == 12 - MAX["softmax"]
+    assert sub["score"] == TOTAL - MAX["softmax"]
 
 
 def test_an_endless_loop_costs_its_task_only(attack_run):
     sub = attack_run[0]["hang"]
     assert points(sub)["causal_mask"] == 0 and "did not finish within 8 s" in message(sub, "causal_mask")
-    assert sub["score"] == 11
+    assert sub["score"] == TOTAL - MAX["causal_mask"]
 
 
 def test_a_sleeping_last_cell_costs_nothing(attack_run):
     sub = attack_run[0]["sleeping_cell"]
-    assert sub["score"] == 12
+    assert sub["score"] == TOTAL
     assert any("did not finish within 10 s" in n for n in sub["notes"]), sub["notes"]
 
 
 def test_a_slow_setup_cell_has_its_own_clock_and_is_reported(attack_run):
     sub = attack_run[0]["slow_setup"]
-    assert sub["score"] == 12 and sub["notes"] == [], sub
+    assert sub["score"] == TOTAL and sub["notes"] == [], sub
     assert sub["timings"]["setup"] >= 14 > 10  # longer than the cell limit, within the set-up limit
 
 
@@ -259,7 +260,7 @@ def test_memory_and_value_limits(attack_run):
     subs = attack_run[0]
     assert points(subs["memory_hog"])["split_heads"] == 0
     assert "memory" in message(subs["memory_hog"], "split_heads"), message(subs["memory_hog"], "split_heads")
-    assert subs["memory_hog"]["score"] == 12 - MAX["split_heads"]
+    assert subs["memory_hog"]["score"] == TOTAL - MAX["split_heads"]
     assert points(subs["huge_value"])["causal_mask"] == 0
     assert "cannot read" in message(subs["huge_value"], "causal_mask")
 
@@ -274,7 +275,7 @@ def test_symbolic_links_are_refused_and_never_read(attack_run, student):
 
 def test_the_victim_and_a_blank_notebook_keep_their_true_grades(attack_run):
     subs, root, stamps, _ = attack_run
-    assert subs["victim"]["score"] == 12
+    assert subs["victim"]["score"] == TOTAL
     assert subs["blank_after_vandal"]["score"] == 0
 
 

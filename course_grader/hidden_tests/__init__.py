@@ -22,7 +22,7 @@ import torch
 
 from course_grader.testkit import TaskFailed, derive_seed, kind_of
 
-__all__ = ["randn", "number", "expect_number", "expect_tuple"]
+__all__ = ["randn", "number", "expect_number", "expect_tuple", "expect_sweep"]
 
 
 def randn(*shape: int, seed: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:
@@ -74,3 +74,18 @@ def expect_tuple(got: Any, names: Sequence[str], what: str) -> tuple:
         kind = f"a {type(got).__name__} of length {len(got)}" if isinstance(got, (tuple, list)) else kind_of(got)
         raise TaskFailed(f"{what}: expected a tuple ({', '.join(names)}), got {kind}")
     return tuple(got)
+
+
+def expect_sweep(got: Any, settings: Sequence, what: str, names: tuple[str, str]) -> tuple[list[float], Any]:
+    """A sweep's report ``(values, choice)``: one number per setting, and the choice is the setting whose value
+    is the lowest *by the learner's own numbers* (the first on a tie). Returns the values (floats) and the
+    choice; the caller compares the values with its reference."""
+    values, choice = expect_tuple(got, names, what)
+    if not isinstance(values, (list, tuple)) or len(values) != len(settings):
+        raise TaskFailed(f"{what}: expected {len(settings)} {names[0]}, one per setting, got {kind_of(values)}")
+    mine = [number(v, f"{what}: {names[0]} for {s!r}") for v, s in zip(values, settings)]
+    chosen = settings[min(range(len(settings)), key=lambda i: mine[i])]
+    if number(choice, f"{what}: {names[1]}") != chosen:
+        raise TaskFailed(f"{what}: {names[1]} should be {chosen!r}, the setting of the lowest of your own values, "
+                         f"got {choice!r}")
+    return mine, choice

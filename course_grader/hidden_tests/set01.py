@@ -33,6 +33,7 @@ import numbers
 import numpy as np
 import torch
 
+from course_grader.hidden_tests import expect_sweep
 from course_lib import units
 from course_lib.ngram import NGramModel
 from course_grader.testkit import (
@@ -280,6 +281,43 @@ def test_fit_power_law(ns: dict) -> None:
     ]
     for label, sizes, losses in bad:
         expect_raises(ValueError, fit_power_law, sizes, losses, what=f"fit_power_law with {label}")
+
+
+
+def _ref_cross_entropy(probs: torch.Tensor, ids: torch.Tensor) -> float:
+    """Task 3's cross-entropy, written out: it stands in for the learner's in ``choose_k``'s test."""
+    return float(-torch.log(probs.double()[ids[:-1], ids[1:]]).mean())
+
+
+def _markov_ids(n: int, vocab: int, seed: int) -> torch.Tensor:
+    """n ids of a random bigram process over vocab symbols (a sparse transition table), from seed."""
+    g = generator(seed)
+    table = torch.rand(vocab, vocab, generator=g) ** 6  # a few likely successors per symbol
+    ids = [int(torch.randint(vocab, (1,), generator=g))]
+    for _ in range(n - 1):
+        ids.append(int(torch.multinomial(table[ids[-1]], 1, generator=g)))
+    return torch.tensor(ids)
+
+
+@graded(2, "an experiment: held-out cross-entropy for each k, and the k it chooses")
+def test_choose_k(ns: dict) -> None:
+    choose_k = learner_function(ns, "choose_k")
+    cases = [
+        ("a random bigram process over 12 symbols, 400 training and 200 held-out ids", 12, 400, 200,
+         [1.0, 0.3, 0.1, 0.03, 0.01]),
+        ("another process over 12 symbols, only 40 training ids (little data)", 12, 40, 200, [2.0, 1.0, 0.1, 0.01]),
+        ("30 symbols, 2000 training ids, ks in increasing order", 30, 2000, 300, [0.001, 0.01, 0.1, 1.0]),
+    ]
+    with substitute(ns, bigram_counts=ref_bigram_counts, add_k_probs=ref_add_k_probs, cross_entropy=_ref_cross_entropy):
+        for i, (label, V, n_train, n_val, ks) in enumerate(cases):
+            ids = _markov_ids(n_train + n_val, V, seed=70 + i)
+            train, val = ids[:n_train], ids[n_train:]
+            what = f"choose_k on {label}"
+            mine, _ = expect_sweep(call(choose_k, train, val, ks, V), ks, what, ("losses", "best_k"))
+            for k, value in zip(ks, mine):
+                model = NGramModel(2, k=k, vocab_size=V).fit(train.numpy())
+                _expect_number(value, model.cross_entropy(val.numpy()), f"{what}: held-out loss for k={k:g}",
+                               **VALUE_TOL)
 
 
 TASKS = collect_tasks(globals())

@@ -231,4 +231,43 @@ def test_multi_head_attention(ns: dict) -> None:
             expect_close(got, ref_multi_head(x, w_q, w_k, w_v, w_o, n_head, mask), what, **TOL[x.dtype])
 
 
+
+def ref_attention_entropy(dims, n: int, seed: int) -> dict:
+    """The experiment, as its docstring prescribes: per d, q then k from a generator seeded ``seed``."""
+    out = {"scaled": [], "unscaled": []}
+    for d in dims:
+        g = torch.Generator().manual_seed(seed)
+        q, k = torch.randn(n, d, generator=g), torch.randn(n, d, generator=g)
+        for name, s in (("scaled", math.sqrt(d)), ("unscaled", 1.0)):
+            w = torch.softmax(q @ k.T / s, dim=-1)
+            out[name].append(float(torch.special.entr(w).sum(-1).mean()))  # entr(0) = 0
+    return out
+
+
+@graded(2, "an experiment: mean attention entropy against the width, with and without 1/sqrt(d)")
+def test_attention_entropy(ns: dict) -> None:
+    fn = learner_function(ns, "attention_entropy")
+    from course_grader.testkit import derive_seed
+
+    for dims, n, seed in (([3, 12, 48, 192], 40, 5), ([1, 16, 256, 1024], 24, 11), ([2, 4, 8], 16, 2)):
+        seed = derive_seed(seed) % 100_000
+        what = f"attention_entropy({dims}, n={n}, seed={seed})"
+        got = call(fn, dims, n, seed)
+        if not isinstance(got, dict) or not {"scaled", "unscaled", "flat"} <= set(got):
+            raise TaskFailed(f"{what}: expected a dict with 'scaled', 'unscaled' and 'flat', got {kind_of(got)}")
+        expected = ref_attention_entropy(dims, n, seed)
+        for name in ("scaled", "unscaled"):
+            values = got[name]
+            if not isinstance(values, (list, tuple)) or len(values) != len(dims):
+                raise TaskFailed(f"{what}: '{name}' should hold {len(dims)} numbers, one per d")
+            expect_close(torch.tensor([float(v) for v in values], dtype=torch.float64),
+                         torch.tensor(expected[name], dtype=torch.float64), f"{what}: {name} entropies",
+                         atol=1e-4, rtol=1e-4)
+        spread = {name: max(got[name]) - min(got[name]) for name in ("scaled", "unscaled")}
+        if got["flat"] != min(spread, key=spread.get):
+            raise TaskFailed(f"{what}: 'flat' should be {min(spread, key=spread.get)!r}, the version whose entropies "
+                             f"span the smaller range by your own numbers ({spread['scaled']:.3f} scaled, "
+                             f"{spread['unscaled']:.3f} unscaled), got {got['flat']!r}")
+
+
 TASKS = collect_tasks(globals())

@@ -340,4 +340,33 @@ def test_gpt_param_count(ns: dict) -> None:
         raise TaskFailed(f"{what}: expected {expected:,d} ({source}), got {got:,d}{hint}")
 
 
+
+@graded(2, "an experiment: similarity of positions in a sinusoidal and a random table, and what it depends on")
+def test_position_similarity(ns: dict) -> None:
+    fn = learner_function(ns, "position_similarity")
+    from course_grader.testkit import derive_seed, library
+
+    with substitute(ns, sinusoidal_encoding=library("course_lib.transformer:sinusoidal_encoding")):
+        for max_len, d, offsets, seed in ((60, 12, [0, 2, 7], 3), (300, 32, [1, 50, 100], 8), (20, 4, [3], 1)):
+            seed = derive_seed(seed) % 100_000
+            what = f"position_similarity({max_len}, {d}, {offsets}, seed={seed})"
+            got = call(fn, max_len, d, offsets, seed)
+            if not isinstance(got, dict) or not {"sinusoidal", "random", "offset_only"} <= set(got):
+                raise TaskFailed(f"{what}: expected a dict with 'sinusoidal', 'random' and 'offset_only', got "
+                                 f"{kind_of(got)}")
+            P = max_len - max(offsets)
+            tables = {"sinusoidal": tfm.sinusoidal_encoding(max_len, d).double(),
+                      "random": torch.randn(max_len, d, generator=torch.Generator().manual_seed(seed)).double()}
+            judgement = got["offset_only"]
+            for name, pe in tables.items():
+                expected = torch.stack([(pe[:P] * pe[k:k + P]).sum(-1) for k in offsets], dim=1)
+                mine = expect_tensor(got[name], f"{what}: {name}", shape=(P, len(offsets)))
+                expect_close(mine.double(), expected, f"{what}: {name} similarities", atol=1e-3, rtol=1e-4)
+                own = bool((mine.double().amax(0) - mine.double().amin(0)).max() <= 1e-3 * d)
+                if not isinstance(judgement, dict) or judgement.get(name) is not own:
+                    raise TaskFailed(f"{what}: offset_only[{name!r}] should be {own}, the judgement your own "
+                                     f"{name} matrix makes (every column's max - min <= 1e-3 d_model), got "
+                                     f"{judgement.get(name) if isinstance(judgement, dict) else judgement!r}")
+
+
 TASKS = collect_tasks(globals())

@@ -39,10 +39,10 @@ from course_lib import compute as ref_compute
 from course_lib import preprocess as ref_preprocess
 from course_lib import train as ref_train
 from course_lib.model import GPT, GPTConfig
-from course_grader.hidden_tests import randn
+from course_grader.hidden_tests import expect_sweep, randn
 from course_grader.testkit import (
     Forbid, TaskFailed, call, call_with_grad, collect_tasks, derive_seed, expect_close, expect_raises, expect_tensor,
-    generator, graded, kind_of, learner_function)
+    generator, graded, kind_of, learner_function, substitute)
 
 EXERCISE_SET = "04_training"
 
@@ -370,6 +370,45 @@ def test_flops_and_mfu(ns: dict) -> None:
     for peak in (0.0, -1e12):
         expect_raises(ValueError, mfu_fn, 1000.0, 1e6, peak,
                       what=f"mfu(1000, 1e6, peak_flops={peak:g}): a peak of 0 or below is not a machine")
+
+
+
+def ref_adamw_update(param, grad, m, v, step, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01):
+    """Task 3's update, written out: it stands in for the learner's in ``lr_sweep``'s test."""
+    b1, b2 = betas
+    param = param * (1 - lr * weight_decay)
+    m, v = b1 * m + (1 - b1) * grad, b2 * v + (1 - b2) * grad * grad
+    m_hat, v_hat = m / (1 - b1**step), v / (1 - b2**step)
+    return param - lr * m_hat / (v_hat.sqrt() + eps), m, v
+
+
+def _torch_sweep_loss(lr: float, steps: int) -> float:
+    h = torch.tensor([1.0, 10.0, 100.0], dtype=torch.float64)
+    w = torch.ones(3, dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.AdamW([w], lr=lr, weight_decay=0.0)
+    for _ in range(steps):
+        opt.zero_grad()
+        (0.5 * (h * w * w).sum()).backward()
+        opt.step()
+    return float(0.5 * (h * w * w).sum().detach())
+
+
+@graded(2, "an experiment: a learning-rate sweep with AdamW, and the learning rate it chooses")
+def test_lr_sweep(ns: dict) -> None:
+    fn = learner_function(ns, "lr_sweep")
+    draw = torch.rand(8, generator=generator(60), dtype=torch.float64)
+    cases = [([float(10 ** (-3 + 3.5 * draw[0])), 0.05, 1.0], 25),
+             ([0.3, float(10 ** (-2 + 2 * draw[1])), 3e-3, 1.5], 40),
+             ([float(10 ** (-1 + draw[2]))], 10)]
+    with substitute(ns, adamw_update=ref_adamw_update):
+        for lrs, steps in cases:
+            what = f"lr_sweep({[round(x, 6) for x in lrs]}, steps={steps})"
+            mine, _ = expect_sweep(call(fn, lrs, steps), lrs, what, ("final_losses", "best_lr"))
+            for lr, value in zip(lrs, mine):
+                expected = _torch_sweep_loss(lr, steps)
+                if not math.isclose(value, expected, rel_tol=1e-6, abs_tol=1e-9):
+                    raise TaskFailed(f"{what}: the final loss for lr={lr:g} should be {expected:.8g} (torch.optim.AdamW "
+                                     f"on the same problem), got {value:.8g}")
 
 
 TASKS = collect_tasks(globals())

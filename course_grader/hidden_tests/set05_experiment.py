@@ -12,7 +12,7 @@ satisfy, and against grids of its own:
 | the run's design | the learner's ``isoflop_experiment`` with the grader's law, budgets, sizes, spread, noise and seed: every run on its budget; each budget's sizes from N*/spread to N* spread (N* the law's closed form) | 6ND = C rtol 1e-9; sizes rtol 1e-6 |
 | the run's noise | with ``noise=0`` the losses are the law's (rtol 1e-9); with noise, the log-residuals against the law have mean within 4 standard errors of 0 and a standard deviation within [0.6, 1.5] x noise | statistical, about 4 sigma |
 | the report, on the learner's own run | ``approach2_exponent`` on the runs the learner's experiment returned, against the grader's approach 2 on the same runs | a atol 1e-6 |
-| the study recovers the law | the grader's fit of the learner's run against the law's ``beta / (alpha + beta)`` | 0.03 |
+| the study is sound | the grader's fit of the learner's run against its fit of the same design without noise (and, without noise, the law's ``beta / (alpha + beta)``) | 0.1 (0.05) |
 | bad input | ``ValueError`` for runs at a single budget | |
 
 Inputs are drawn with ``derive_seed``: a teacher's ``--secret`` gives each student another law,
@@ -42,9 +42,9 @@ def ref_approach2(C, N, L) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def _law(draw: np.random.Generator) -> ChinchillaLaw:
-    """Besiroglu et al.'s law with each constant moved by up to about 20%."""
+    """Besiroglu et al.'s law with each constant moved by up to about 10%."""
     b = BESIROGLU_2024
-    f = np.exp(draw.uniform(-0.2, 0.2, 5))
+    f = np.exp(draw.uniform(-0.1, 0.1, 5))
     return ChinchillaLaw(E=b.E * f[0], A=b.A * f[1], B=b.B * f[2], alpha=b.alpha * f[3], beta=b.beta * f[4])
 
 
@@ -57,6 +57,11 @@ def _simulate(law: ChinchillaLaw, budgets, sizes: int, spread: float, noise: flo
     C, N = np.array(C), np.array(N)
     D = C / (6 * N)
     return C, N, D, law.loss(N, D) * np.exp(noise * draw.standard_normal(len(C)))
+
+
+def _well_posed(C, N, L) -> bool:
+    """Whether every budget's points form a U (a parabola in ln N opening upwards)."""
+    return all(np.polyfit(np.log(N[C == c]), L[C == c], 2)[0] > 0 for c in np.unique(C))
 
 
 def _array(got, key: str, n: int, what: str) -> np.ndarray:
@@ -90,21 +95,29 @@ def test_approach2_exponent(ns) -> None:
     experiment = learner_function(ns, "isoflop_experiment")
     draw = rng(50)
     for label, n_budgets, sizes, noise in (("4 budgets, 7 sizes, no noise", 4, 7, 0.0),
-                                           ("5 budgets, 6 sizes, 1% noise, shuffled runs", 5, 6, 0.01),
-                                           ("3 budgets, 9 sizes, 0.5% noise", 3, 9, 0.005)):
-        law = _law(draw)
-        budgets = np.geomspace(1e18, 1e18 * 10 ** draw.uniform(2.5, 4.0), n_budgets)
-        C, N, _, L = _simulate(law, budgets, sizes, 3.0, noise, draw)
+                                           ("5 budgets, 6 sizes, 0.5% noise, shuffled runs", 5, 6, 0.005),
+                                           ("3 budgets, 9 sizes, 0.3% noise", 3, 9, 0.003)):
+        for _ in range(50):  # a grid whose every budget has a minimum (noise can flatten a U): draw until so
+            law = _law(draw)
+            budgets = np.geomspace(1e18, 1e18 * 10 ** draw.uniform(2.5, 4.0), n_budgets)
+            C, N, _, L = _simulate(law, budgets, sizes, 4.0, noise, draw)
+            if _well_posed(C, N, L):
+                break
         order = draw.permutation(len(C)) if "shuffled" in label else np.arange(len(C))
         C, N, L = C[order], N[order], L[order]
         _check_report(call(report, C, N, L), C, N, L, f"approach2_exponent on the grader's grid ({label})")
     expect_raises(ValueError, report, np.array([1e20] * 3), np.array([1e8, 2e8, 4e8]), np.array([3.0, 2.9, 3.05]),
                   what="approach2_exponent on runs at a single budget")
 
-    for noise in (0.0, 0.008):
+    for noise in (0.0, 0.005):
         law = _law(draw)
         budgets = [float(c) for c in np.geomspace(1e17, 1e21, 5)]
-        sizes, spread, seed = 7, 4.0, int(draw.integers(0, 2**31))
+        sizes, spread = 7, 4.0
+        for _ in range(50):  # a seed whose noise leaves every budget a minimum (the grader checks with its own draw)
+            seed = int(draw.integers(0, 2**31))
+            C, N, _, L = _simulate(law, budgets, sizes, spread, noise, np.random.default_rng(seed))
+            if _well_posed(C, N, L):
+                break
         what = f"isoflop_experiment(law, 5 budgets 1e17..1e21, sizes={sizes}, spread={spread}, noise={noise})"
         got = call(experiment, (law.E, law.A, law.B, law.alpha, law.beta), budgets, sizes, spread, noise, seed)
         n = len(budgets) * sizes
@@ -127,7 +140,9 @@ def test_approach2_exponent(ns) -> None:
                 raise TaskFailed(f"{what}: the log-loss noise should have mean 0 and standard deviation {noise}, got "
                                  f"mean {float(np.mean(residual)):.3g} and standard deviation {sd:.3g}")
         mine = _check_report(call(report, C, N, L), C, N, L, f"approach2_exponent on the runs of {what}")
+        C0, N0, _, L0 = _simulate(law, budgets, sizes, spread, 0.0, draw)  # the same study without noise
+        design = ref_approach2(C0, N0, L0)[2]
         true_a = law.beta / (law.alpha + law.beta)
-        if abs(mine - true_a) > 0.03:
-            raise TaskFailed(f"{what}: approach 2 on this run gives a = {mine:.4f}, but the law's exponent is "
-                             f"{true_a:.4f}; the study should recover it (sizes around the optimum, several decades)")
+        if abs(mine - design) > 0.1 or abs(design - true_a) > 0.05:
+            raise TaskFailed(f"{what}: approach 2 on this run gives a = {mine:.4f}; the same study without noise gives "
+                             f"{design:.4f} and the law's exponent is {true_a:.4f}")

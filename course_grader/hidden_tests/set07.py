@@ -32,6 +32,8 @@ from __future__ import annotations
 import math
 from collections import Counter
 
+import numpy as np
+
 import sacrebleu
 import torch
 from rouge_score import rouge_scorer
@@ -332,6 +334,42 @@ def test_inference_memory_bytes(ns: dict) -> None:
         _expect_int(call(fn, **kw), ref_memory(**kw), f"inference_memory_bytes for {label}")
     expect_raises(ValueError, fn, n_params=-5, dtype=torch.float32, n_layer=1, d_model=8, context_length=4,
                   what="inference_memory_bytes(n_params=-5, ...)")
+
+
+
+@graded(2, "a judgement: perplexities, a paired bootstrap interval of the NLL difference, and the verdict it supports")
+def test_compare_models(ns: dict) -> None:
+    fn = learner_function(ns, "compare_models")
+    from course_grader.testkit import rng
+
+    draw = rng(90)
+    base = -draw.exponential(2.0, 600)
+    cases = [("a clearly better", base + 0.4 + draw.normal(0, 0.3, 600), base),
+             ("b clearly better", base, base + 0.4 + draw.normal(0, 0.3, 600)),
+             ("a tie (the same tokens, shuffled noise)", base + draw.normal(0, 0.5, 600), base + draw.normal(0, 0.5, 600))]
+    for label, lp_a, lp_b in cases:
+        lp_a, lp_b = np.minimum(lp_a, 0.0), np.minimum(lp_b, 0.0)
+        seed = int(draw.integers(0, 2**31))
+        what = f"compare_models on {label} (600 tokens, n_boot=2000, seed={seed})"
+        got = call(fn, lp_a, lp_b, 2000, seed)
+        if not isinstance(got, dict) or not {"ppl_a", "ppl_b", "low", "high", "better"} <= set(got):
+            raise TaskFailed(f"{what}: expected a dict with ppl_a, ppl_b, low, high and better, got {kind_of(got)}")
+        _expect_number(got["ppl_a"], math.exp(-lp_a.mean()), f"{what}: ppl_a", rtol=1e-9)
+        _expect_number(got["ppl_b"], math.exp(-lp_b.mean()), f"{what}: ppl_b", rtol=1e-9)
+        low, high = _number(got["low"], f"{what}: low"), _number(got["high"], f"{what}: high")
+        diff = (-lp_a) - (-lp_b)
+        idx = np.random.default_rng(seed + 1).integers(0, 600, size=(4000, 600))  # the grader's own resamples
+        ref_low, ref_high = np.quantile(diff[idx].mean(axis=1), [0.025, 0.975])
+        if not low <= diff.mean() <= high:
+            raise TaskFailed(f"{what}: the interval ({low:.4f}, {high:.4f}) should hold the observed difference "
+                             f"{diff.mean():.4f}")
+        if not 0.7 <= (high - low) / (ref_high - ref_low) <= 1.4:
+            raise TaskFailed(f"{what}: the interval is {high - low:.4f} wide; a 95% bootstrap interval of these tokens "
+                             f"is about {ref_high - ref_low:.4f} wide (resample token positions, paired)")
+        verdict = "a" if high < 0 else "b" if low > 0 else "tie"
+        if got["better"] != verdict:
+            raise TaskFailed(f"{what}: 'better' should be {verdict!r}, the verdict of your interval "
+                             f"({low:.4f}, {high:.4f}), got {got['better']!r}")
 
 
 TASKS = collect_tasks(globals())

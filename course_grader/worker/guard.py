@@ -131,10 +131,14 @@ class Guard:
         return _Refuse()
 
     # -- switching it on and off
+    def prepare(self) -> None:
+        """Import the modules and find what to block (once per guard; not on the learner's clock)."""
+        if self._cached is None:
+            self._cached = list(self._targets())
+
     @contextlib.contextmanager
     def on(self):
-        if self._cached is None:  # the namespaces are scanned once per guard, not once per call
-            self._cached = list(self._targets())
+        self.prepare()
         for owner, attr, label in self._cached:
             try:
                 own = attr in vars(owner)
