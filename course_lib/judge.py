@@ -124,7 +124,8 @@ def judge_scores(model, tokenizer, questions, firsts, seconds, system: str | Non
             x = torch.tensor([[pad] * (T - len(r)) + r for r in chunk], device=model_device(model))  # (B, T) left-padded
             mask = torch.tensor([[0] * (T - len(r)) + [1] * len(r) for r in chunk], device=x.device)  # (B, T)
             positions = (mask.cumsum(dim=1) - 1).clamp(min=0)  # (B, T): 0 at each row's first real token
-            logits = model(input_ids=x, attention_mask=mask, position_ids=positions, use_cache=False).logits[:, -1]
+            logits = model(input_ids=x, attention_mask=mask, position_ids=positions, use_cache=False,
+                           logits_to_keep=1).logits[:, -1]  # (B, V): only the last position's logits are computed
             out.append((logits[:, ids[0]] - logits[:, ids[1]]).float().cpu())
     return torch.cat(out).numpy().astype(float)
 

@@ -37,7 +37,8 @@ from .train import History, train_loop
 from .validation import check_int, check_positive
 
 __all__ = ["check_beta", "dpo_loss", "optimal_policy", "regularised_reward", "toy_preference_loss",
-           "fit_toy_policy", "sequence_logprobs", "preference_rows", "train_dpo"]
+           "fit_toy_policy", "sequence_logprobs", "preference_rows", "train_dpo", "logprob_change", "RUN_COMMAND", "docstring_dpo_run",
+           "main"]
 
 
 def check_beta(beta) -> float:
@@ -168,17 +169,22 @@ def _reference_logprobs(reference, pairs, batch_size: int = 32) -> torch.Tensor:
 
 
 def train_dpo(policy, reference, pairs, steps: int, beta: float = 0.1, batch_size: int = 16, lr: float = 1e-4,
-              seed: int = 0, num_threads: int | None = None, progress: bool = False) -> History:
+              nll_weight: float = 0.0, seed: int = 0, num_threads: int | None = None,
+              progress: bool = False) -> History:
     """DPO with ``course_lib.train.train_loop``: each step, ``batch_size`` random pairs, one AdamW step on ``dpo_loss``.
 
     ``pairs`` comes from ``preference_rows``; ``reference`` is the frozen starting model (a
     copy of ``policy`` before training), whose log-probabilities are computed once here.
-    ``History.metrics`` records, at each evaluation, the mean implicit reward margin and the
-    share of training pairs in the batch whose chosen answer has the larger implicit reward.
+    ``nll_weight`` > 0 adds that multiple of the chosen answers' SFT loss (nats per token),
+    which keeps their likelihood from falling (Pang et al. 2024's "RPO"). ``History.metrics``
+    records, at each evaluation, the mean implicit reward margin and the share of the batch's
+    pairs whose chosen answer has the larger implicit reward.
     """
     if not pairs:
         raise ValueError("pairs is empty: make some with preference_rows(tokenizer, prompts, chosen, rejected).")
     beta, batch_size = check_beta(beta), check_int(batch_size, "batch_size", minimum=1)
+    if not isinstance(nll_weight, (int, float)) or nll_weight < 0:
+        raise ValueError(f"nll_weight must be a number >= 0 (0: plain DPO), got {nll_weight!r}.")
     ref = _reference_logprobs(reference, pairs)  # (n, 2)
     last = {}
 
@@ -190,10 +196,132 @@ def train_dpo(policy, reference, pairs, steps: int, beta: float = 0.1, batch_siz
 
     def loss_fn(model, batch):
         c_ids, c_labels, r_ids, r_labels, ref_c, ref_r = batch
-        loss, rw_c, rw_r = dpo_loss(sequence_logprobs(model, c_ids, c_labels),
-                                    sequence_logprobs(model, r_ids, r_labels), ref_c, ref_r, beta)
+        chosen = sequence_logprobs(model, c_ids, c_labels)  # (B,)
+        loss, rw_c, rw_r = dpo_loss(chosen, sequence_logprobs(model, r_ids, r_labels), ref_c, ref_r, beta)
         last.update(margin=float((rw_c - rw_r).mean()), accuracy=float((rw_c > rw_r).float().mean()))
+        if nll_weight:
+            loss = loss - nll_weight * chosen.sum() / (c_labels[:, 1:] != IGNORE_INDEX).sum()
         return loss
 
     return train_loop(policy, next_batch, loss_fn, steps, lr=check_positive(lr, "lr"), eval_every=max(1, steps // 10),
                       on_eval=lambda m: dict(last), seed=seed, num_threads=num_threads, progress=progress, desc="DPO")
+
+
+def logprob_change(policy, reference, pairs) -> dict[str, float]:
+    """Mean change of log pi(answer | prompt) from the reference to the policy, nats: ``{"chosen", "rejected"}``.
+
+    DPO only asks chosen to rise *relative to* rejected; both can fall ("likelihood
+    displacement"), which sends probability to answers in neither set.
+    """
+    now, before = _reference_logprobs(policy, pairs), _reference_logprobs(reference, pairs)  # (n, 2) each
+    change = (now - before).mean(dim=0)
+    return {"chosen": float(change[0]), "rejected": float(change[1])}
+
+
+# ----------------------------------------------------------------------------- the stored run of chapter 08c
+
+RUN_COMMAND = "python -m course_lib.preference run --out data/dpo_docstrings.json"
+
+
+def docstring_dpo_run(n_prompts: int = 400, temperature: float = 0.7, steps: int = 100, beta: float = 0.1,
+                      lr: float = 1e-4, batch_size: int = 16, nll_weight: float = 1.0, sft_steps: int = 200,
+                      seed: int = 0) -> dict:
+    """Chapter 08c's experiment: SFT the course model (08a's recipe), make preference pairs, run DPO twice.
+
+    1. ``sft_course_model`` on ``course_model_split``'s training pairs (``sft_steps`` steps);
+    2. for ``n_prompts`` random training questions, two answers sampled from the SFT model at
+       ``temperature``; the one whose ROUGE-L F1 against the docstring is higher is "chosen"
+       (pairs with equal scores are dropped): a checkable preference, as if a judge ranked them;
+    3. from the SFT model (a frozen copy is the reference), ``train_dpo`` twice on the same
+       pairs and batches: plain DPO (``"dpo"``) and DPO plus ``nll_weight`` x the chosen
+       answers' SFT loss (``"dpo_nll"``);
+    4. greedy answers of the SFT model and of both DPO models to the held-out questions, and
+       each run's ``logprob_change`` on the training pairs.
+    Returns a JSON-ready record: settings, timings (s), the machine, the pairs with their
+    references and scores, the held-out prompts, references and answers, the histories.
+    """
+    import copy
+    import datetime
+    import platform
+    import time
+
+    import numpy as np
+
+    from .instruct import course_model_split, generate_answers, rouge_l, sft_course_model
+    from .model import to_hf
+
+    start = time.perf_counter()
+    train, held = course_model_split()
+    sft, tokenizer, sft_history = sft_course_model(train, steps=sft_steps, seed=seed)
+    seconds = {"sft": time.perf_counter() - start}
+    picked = [train[i] for i in np.random.default_rng(seed).choice(len(train), n_prompts, replace=False)]
+    prompts, references = [e.prompt for e in picked], [e.answer for e in picked]
+    sampler = to_hf(sft).eval()
+    first = generate_answers(sampler, tokenizer, prompts, temperature=temperature, seed=seed, batch_size=64)
+    second = generate_answers(sampler, tokenizer, prompts, temperature=temperature, seed=seed + 100_000, batch_size=64)
+    r1, r2 = rouge_l(first, references), rouge_l(second, references)
+    pairs = [{"prompt": p, "reference": ref, "chosen": a if s > t else b, "rejected": b if s > t else a,
+              "chosen_rouge": max(s, t), "rejected_rouge": min(s, t)}
+             for p, ref, a, b, s, t in zip(prompts, references, first, second, r1, r2) if s != t and a and b]
+    rows = preference_rows(tokenizer, [x["prompt"] for x in pairs], [x["chosen"] for x in pairs],
+                           [x["rejected"] for x in pairs])
+    held_prompts = [e.prompt for e in held]
+    held_out = {"prompts": held_prompts, "references": [e.answer for e in held],
+                "sft": generate_answers(to_hf(sft).eval(), tokenizer, held_prompts)}
+    seconds["pairs"] = time.perf_counter() - start - seconds["sft"]
+    runs = {}
+    for name, weight in (("dpo", 0.0), ("dpo_nll", nll_weight)):
+        policy, mark = copy.deepcopy(sft), time.perf_counter()
+        history = train_dpo(policy, sft, rows, steps, beta=beta, batch_size=batch_size, lr=lr, nll_weight=weight,
+                            seed=seed, num_threads=1)
+        seconds[name] = time.perf_counter() - mark
+        held_out[name] = generate_answers(to_hf(policy).eval(), tokenizer, held_prompts)
+        runs[name] = {"nll_weight": weight, "logprob_change": logprob_change(policy, sft, rows),
+                      "history": {"step": history.step, "train_loss": history.train_loss, **history.metrics}}
+    seconds["total"] = time.perf_counter() - start
+    return {
+        "what": "DPO of the SFT course model on docstring questions, pairs ranked by ROUGE-L against the docstring",
+        "command": RUN_COMMAND,
+        "settings": {"n_prompts": n_prompts, "temperature": temperature, "steps": steps, "beta": beta, "lr": lr,
+                     "batch_size": batch_size, "nll_weight": nll_weight, "sft_steps": sft_steps, "seed": seed},
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "python": platform.python_version(), "torch": torch.__version__},
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "pairs": pairs,
+        "held_out": held_out,
+        "sft_history": {"step": sft_history.step, "train_loss": sft_history.train_loss},
+        "runs": runs,
+    }
+
+
+def main(argv=None) -> int:
+    """``python -m course_lib.preference run --out FILE [--steps N --beta B ...]``: chapter 08c's stored DPO run."""
+    import argparse
+    import json
+    import pathlib
+
+    parser = argparse.ArgumentParser(prog="python -m course_lib.preference",
+                                     description=docstring_dpo_run.__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    run = sub.add_parser("run", help="SFT, preference pairs, DPO; write the record as JSON")
+    run.add_argument("--out", required=True, type=pathlib.Path)
+    for name, kind, default in (("n-prompts", int, 400), ("temperature", float, 0.7), ("steps", int, 100),
+                                ("beta", float, 0.1), ("lr", float, 1e-4), ("batch-size", int, 16),
+                                ("nll-weight", float, 1.0), ("sft-steps", int, 200), ("seed", int, 0)):
+        run.add_argument(f"--{name}", type=kind, default=default)
+    args = parser.parse_args(argv)
+    try:
+        record = docstring_dpo_run(args.n_prompts, args.temperature, args.steps, args.beta, args.lr, args.batch_size,
+                                   args.nll_weight, args.sft_steps, args.seed)
+    except ValueError as err:
+        print(f"error: {err}")
+        return 2
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {args.out}: {len(record['pairs'])} pairs, {record['seconds']['total']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -7,8 +7,9 @@ import torch
 
 from course_lib.instruct import IGNORE_INDEX, pad_batch
 from course_lib.model import GPT, GPTConfig
-from course_lib.preference import (check_beta, dpo_loss, fit_toy_policy, optimal_policy, preference_rows,
-                                   regularised_reward, sequence_logprobs, toy_preference_loss, train_dpo)
+from course_lib.preference import (check_beta, dpo_loss, fit_toy_policy, logprob_change, optimal_policy,
+                                   preference_rows, regularised_reward, sequence_logprobs, toy_preference_loss,
+                                   train_dpo)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 PI_REF = torch.tensor([0.4, 0.3, 0.2, 0.1], dtype=torch.float64)
@@ -92,7 +93,56 @@ def test_dpo_raises_the_chosen_answers_over_the_rejected():
                  (sequence_logprobs(policy, *r) - sequence_logprobs(reference, *r))
     assert (margin > 0).all()
     assert history.train_loss[-1] < math.log(2) and history.metrics["accuracy"][-1] == 1.0
+    change = logprob_change(policy, reference, pairs)
+    assert change["chosen"] - change["rejected"] == pytest.approx(margin.mean().item(), abs=1e-4)
+    anchored = copy.deepcopy(reference)
+    train_dpo(anchored, reference, pairs, steps=30, beta=0.5, batch_size=6, lr=1e-2, nll_weight=1.0)
+    assert logprob_change(anchored, reference, pairs)["chosen"] > change["chosen"]  # the SFT term lifts the chosen
+    with pytest.raises(ValueError, match="nll_weight"):
+        train_dpo(policy, reference, pairs, steps=1, nll_weight=-1.0)
     with pytest.raises(ValueError, match="pairs is empty"):
         train_dpo(policy, reference, [], steps=1)
     with pytest.raises(ValueError, match="as many prompts"):
         preference_rows(tok, prompts, ["a"], ["b"])
+
+
+def test_the_run_command_writes_a_consistent_record(tmp_path):
+    import json
+
+    from course_lib.preference import main
+
+    out = tmp_path / "run.json"
+    assert main(["run", "--out", str(out), "--n-prompts", "6", "--steps", "2", "--sft-steps", "2",
+                 "--batch-size", "2"]) == 0
+    record = json.loads(out.read_text())
+    assert record["settings"]["steps"] == 2 and record["command"].startswith("python -m course_lib.preference run")
+    for p in record["pairs"]:
+        assert p["chosen_rouge"] > p["rejected_rouge"] and p["chosen"] and p["rejected"]
+    held = record["held_out"]
+    assert len(held["prompts"]) == len(held["references"]) == len(held["sft"]) == len(held["dpo"]) == 207
+    assert len(held["dpo_nll"]) == 207 and record["runs"]["dpo_nll"]["nll_weight"] == 1.0
+    history = record["runs"]["dpo"]["history"]
+    assert len(history["train_loss"]) == len(history["accuracy"])
+    assert set(record["runs"]["dpo"]["logprob_change"]) == {"chosen", "rejected"}
+
+
+def test_the_stored_run_is_what_the_command_makes():
+    """data/dpo_docstrings.json (chapter 08c): default settings, and its scores recompute from its answers."""
+    import inspect
+    import json
+    import pathlib
+
+    from course_lib.instruct import course_model_split, rouge_l
+    from course_lib.preference import docstring_dpo_run
+
+    record = json.loads((pathlib.Path(__file__).resolve().parents[1] / "data" / "dpo_docstrings.json").read_text())
+    defaults = {k.replace("-", "_"): v.default for k, v in inspect.signature(docstring_dpo_run).parameters.items()}
+    assert record["settings"] == defaults
+    pairs = record["pairs"]
+    assert len(pairs) > 100
+    for side in ("chosen", "rejected"):
+        recomputed = rouge_l([p[side] for p in pairs], [p["reference"] for p in pairs])
+        assert recomputed == pytest.approx([p[f"{side}_rouge"] for p in pairs])
+    _, held = course_model_split()
+    assert record["held_out"]["prompts"] == [e.prompt for e in held]
+    assert record["held_out"]["references"] == [e.answer for e in held]
