@@ -132,13 +132,14 @@ def worker_command(workdir: str, libdir: str, fds: tuple[int, int], limits: Limi
     mounts, search = _python_paths()
     if kind == "bwrap":
         lib, home = "/course", "/sandbox"
-        argv = [_bwrap(), *_system_binds()]
+        # /tmp first: a Python installed under /tmp (a fresh virtual environment) is mounted on top of it
+        argv = [_bwrap(), *_system_binds(), "--tmpfs", "/tmp"]
         for root in mounts:
             argv += ["--ro-bind", root, root]
             if os.path.isdir(os.path.join(root, "course_grader")):  # an installed (not editable) course_grader
                 argv += ["--tmpfs", os.path.join(root, "course_grader")]
         argv += ["--ro-bind", _course_lib_dir(), "/course/course_lib", "--ro-bind", str(WORKER_DIR),
-                 "/course/course_worker", "--bind", workdir, "/sandbox", "--chdir", "/sandbox", "--tmpfs", "/tmp",
+                 "/course/course_worker", "--bind", workdir, "/sandbox", "--chdir", "/sandbox",
                  "--proc", "/proc", "--dev", "/dev", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid",
                  "65534", "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                  "--clearenv"]

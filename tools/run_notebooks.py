@@ -35,6 +35,7 @@ def run_notebook(path: pathlib.Path, timeout: int = 600) -> float:
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+    nb.metadata.pop("widgets", None)  # a previous run's sliders; this run stores its own, if any
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     os.environ.update(ENV)
     os.environ.pop("MPLBACKEND", None)  # let the kernel use its inline backend
