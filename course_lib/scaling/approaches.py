@@ -15,7 +15,8 @@ budget C = 6 N D be split? Hoffmann et al. (2022, section 3) answered three ways
 
 Each returns the exponents ``a`` and ``b``; ``bootstrap_exponents`` resamples the runs
 (within each budget for approaches 1 and 2) and refits, giving an interval for each.
-Runs that differ only in their seed are averaged first (``mean_over_seeds``).
+Average the runs that differ only in their seed first (``mean_over_seeds``): the functions
+here treat every run they are given as one point.
 
 Units: N non-embedding parameters, D training tokens, C FLOPs (6 N D), L nats per token.
 
@@ -123,7 +124,11 @@ def bootstrap_exponents(runs: list[dict], approach: int, *, n_boot: int = 200, l
     same noisy losses in every resample). Approaches 1 and 2 resample within each budget (each budget keeps its number of runs,
     with at least 3 distinct sizes for a parabola); approach 3 resamples all runs and
     refits from the full fit's optimum (one L-BFGS start per resample, so 200 resamples
-    take seconds). Resamples whose fit fails are skipped and counted.
+    take seconds; a resample whose best fit lies in another basin is not found, which can
+    make approach 3's interval too narrow). Resamples whose fit fails are skipped and
+    counted (``fitted``): the interval is conditional on the resamples that could be fitted.
+    Resampling and the added noise both carry run-to-run noise, so with ``seed_rel_sd`` the
+    interval errs on the wide side.
 
     Returns:
         ``{"a": (low, high), "b": (low, high), "a_samples", "b_samples", "fitted": resamples

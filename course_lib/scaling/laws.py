@@ -129,7 +129,7 @@ class ChinchillaLaw:
 
 HOFFMANN_2022 = ChinchillaLaw(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
 """Hoffmann et al. (2022), "Training Compute-Optimal Large Language Models", approach 3
-(appendix D.2; eq. 10 of section 3.3 gives the form) as printed in the paper, rounded to
+as printed in the paper's appendix D.2 (the form is their eq. 2, section 3.3), rounded to
 two decimals: the parametric fit to their ~400 runs, loss in nats per token on
 MassiveText with a 32k SentencePiece tokenizer, N counting all parameters.
 
