@@ -14,7 +14,7 @@ including edge cases, and compares with the course's own implementation
 | ``fit_chinchilla`` | 3 | 30 noise-free runs of a known law (the law must come back); 30 runs with 1% noise; 24 runs, one of them 30% too high (an outlier); four given starting points each, two of which leave L-BFGS stuck far from the minimum; the learner's ``huber_objective`` is replaced by the reference | the known law; ``course_lib.scaling.fit_chinchilla`` from the same starting points, compared on the objective |
 | ``random_walk_entropy`` | 2 | a cycle (ln 2); a star; a complete graph (ln 5); a path (degree-1 ends); a random graph of 40 nodes given as an (E, 2) array; edges in any order and orientation; ``ValueError`` for a node without neighbours; must not call ``course_lib.synthetic.entropy_rate`` | ``course_lib.synthetic.entropy_rate`` |
 | ``bootstrap_exponent`` | 3 | five runs (the defaults); eight runs at 95%; six runs at three sizes and three runs at two sizes (resamples of one size must be skipped); Python lists; a positive exponent; an exact law (low = high = the exponent); wider with five times the noise, narrower with 40 runs than with 5; ``ValueError`` with a message for two runs, an N or L of 0 or below, lengths that differ, every N the same, a confidence of 0, 1 or 1.5; must not call ``scipy.stats.bootstrap`` or ``course_lib.scaling.fit_power_law``; the learner's ``fit_power_law`` is replaced by ``ref_fit_power_law`` | ``ref_bootstrap_exponent``, the task's recipe written out |
-| ``effective_data`` | 2 | numbers and arrays (broadcast); ``r_star`` 15.4 and 5.3; D' = D for D <= U, D' < D above; D' increasing in D; the limit U (1 + r_star); 4 epochs worth more than 90% of fresh data; ``ValueError`` with a message for U, D or r_star of 0 or below | ``ref_effective_data``, Muennighoff et al.'s formula written out |
+| ``effective_data`` | 2 | numbers and arrays (broadcast); ``r_star`` 15.4 and 5.3; D' = D for D <= U, D' < D above; D' increasing in D; the limit U (1 + r_star); 4 epochs worth more than 90% of fresh data; ``ValueError`` with a message for U, D or r_star of 0 or below; must not call ``course_lib.scaling.effective_data`` | ``ref_effective_data``, Muennighoff et al.'s formula written out |
 | ``approach2_exponent`` | 3 | an experiment: the learner's IsoFLOP study of a law and its approach-2 exponent, checked against what that run must satisfy and on grids of the grader's (module ``set05_experiment``) | the grader's own approach 2 (``fit_isoflop_minimum`` per budget) on the learner's runs |
 
 Tolerances:
@@ -51,7 +51,6 @@ from course_grader.testkit import (
     substitute)
 
 EXERCISE_SET = "05_scaling_laws"
-
 
 
 def _number(got, what: str) -> float:
@@ -472,7 +471,9 @@ def _all_close(got: np.ndarray, expected, what: str, rtol: float = 1e-10) -> Non
         _close(float(g), float(e), what + (f", element {i}" if got.ndim else ""), rtol)
 
 
-@graded(2, "Muennighoff et al.'s effective data D' of U unique tokens seen for D tokens")
+@graded(2, "Muennighoff et al.'s effective data D' of U unique tokens seen for D tokens", forbid=Forbid(
+    names=("effective_data",), modules=("course_lib.scaling.repetition", "course_lib.scaling.effective_data"),
+    reason="write the formula yourself, not with course_lib.scaling.effective_data"))
 def test_effective_data(ns: dict) -> None:
     eff = learner_function(ns, "effective_data")
     U = 1e9
@@ -510,7 +511,6 @@ def test_effective_data(ns: dict) -> None:
            ("r_star < 0", (1e9, 4e9, -15.4)), ("one D of 0 in an array", (1e9, np.array([1e9, 0.0, 4e9])))]
     for label, args in bad:
         _raises_with_message(eff, *args, what=f"effective_data with {label}")
-
 
 
 from course_grader.hidden_tests.set05_experiment import test_approach2_exponent  # noqa: E402, F401 - task 9, last
