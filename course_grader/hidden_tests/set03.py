@@ -14,6 +14,8 @@ of a model built and counted with ``sum(p.numel())``:
 | ``decoder_block`` | 3 | n_head = 1, 2, 3, 4, 8 (d_head = 2); T = 1; with and without biases; tanh GELU; float64; random LayerNorm gains and biases; must not call the block, its attention or its MLP | ``course_lib.model.Block`` |
 | ``transformer_param_count`` | 2 | the seeds' nn.Transformer (512, 6 + 6, 2048); d = 1024; small and asymmetric stacks (3 + 1, 1 + 4 layers); d = 2 with a hidden width of 1; an int; must not build a model | ``sum(p.numel())`` of ``nn.Transformer``; ``course_lib.params`` formulas for the large ones |
 | ``gpt_param_count`` | 2 | with and without biases, with and without embeddings; GPT-2 small (124,439,808) and GPT-2 XL's non-embedding count; an int; must not build a model | ``GPT(...).num_params()``; ``course_lib.params.gpt_param_count`` for GPT-2 sizes |
+| ``rms_norm``, ``apply_rope``, ``swiglu`` | 2, 3, 2 | Llama's parts (notebook 03c), tested in ``set03_llama`` (its docstring has the table) | transformers' ``LlamaRMSNorm``, ``apply_rotary_pos_emb``, ``LlamaMLP``; ``torch.nn.RMSNorm``; RoPE as complex numbers |
+| ``position_similarity`` | 2 | an experiment: the learner's similarity matrices of a sinusoidal and a random table, recomputed, and each judgement re-derived from the learner's own matrices; sizes and offsets of the grader's | ``course_lib.transformer.sinusoidal_encoding``; the random table from the given seed |
 
 Tolerances, per element, ``|got - expected| <= atol + rtol * |expected|``:
 
@@ -339,6 +341,8 @@ def test_gpt_param_count(ns: dict) -> None:
             hint = "; the learned position embedding has context_length x d_model parameters"
         raise TaskFailed(f"{what}: expected {expected:,d} ({source}), got {got:,d}{hint}")
 
+
+from course_grader.hidden_tests.set03_llama import test_rms_norm, test_apply_rope, test_swiglu  # noqa: E402, F401, I001 - tasks 7-9, in order
 
 
 @graded(2, "an experiment: similarity of positions in a sinusoidal and a random table, and what it depends on")
