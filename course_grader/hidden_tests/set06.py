@@ -13,6 +13,8 @@ including edge cases, and compares with transformers' logits processors or with
 | ``apply_repetition_penalty`` | 2 | penalty 1.3, 0.7 (rewards repetition), 1.0; positive, negative and zero logits; repeated ids counted once; rows with different histories; does not change its input; ValueError for penalty <= 0 | ``RepetitionPenaltyLogitsProcessor(penalty)`` |
 | ``greedy_decode`` | 2 | a model that reads the whole prefix; 0 new tokens; EOS as the first new token, EOS later, EOS never produced; an exact tie (lowest id wins) | ``ref_greedy_decode``, the loop of ``course_lib.generation.greedy_decode`` (*) |
 | ``beam_search`` | 3 | num_beams = 1 (greedy), 2, 3, 8 (> V at the first step); 0 new tokens; a model where beam search beats greedy; one-token prompt | ``ref_beam_search``, the search of ``course_lib.generation.beam_search`` without EOS (*) |
+| ``kv_cache`` | 3 | attention with a key-value cache fed one position (or a chunk) at a time; the cache's shapes and contents; the bytes of a grouped-query cache (module ``set06_cache``) | full causal softmax attention written out; transformers' ``DynamicCache`` |
+| ``temperature_study`` | 2 | an experiment: samples of a bigram model at several temperatures, distinct-2 and entropy re-derived from them, the temperature chosen for a target (module ``set06_experiment``) | chi-square of the learner's transitions; the grader's own runs of the design |
 
 (*) Written out here rather than called: ``course_lib.generation``'s decoding loops check
 whether the model is a transformers ``PreTrainedModel``, and that first lookup imports
@@ -32,9 +34,11 @@ use ``PrefixLM``, a fixed-weight model (no training) whose logits depend on the 
 token and on the mean embedding of the whole prefix, so code that feeds the model only
 the last token gives other tokens.
 
-No task here builds on another, so nothing is substituted. Every task is tested with
+Only ``temperature_study`` builds on another task: it runs with ``course_lib.generation``'s
+``apply_temperature`` in place of the learner's. Every task is tested with
 ``course_lib.generation``'s functions and transformers' processors forbidden (they are
-imported in the notebook for the check cells): calling one fails the task with a message.
+imported in the notebook for the check cells): calling one fails the task with a message;
+``kv_cache`` forbids torch's fused attention and the course's cache instead.
 """
 from __future__ import annotations
 
@@ -373,5 +377,8 @@ def test_beam_search(ns: dict) -> None:
             raise TaskFailed(f"{what}: expected log-probability {best_logprob:.5f} nats (sum over the new tokens), "
                              f"got {lp:.5f}")
 
+
+from course_grader.hidden_tests.set06_cache import test_kv_cache  # noqa: E402, F401, I001 - task 7
+from course_grader.hidden_tests.set06_experiment import test_temperature_study  # noqa: E402, F401, I001 - task 8, last
 
 TASKS = collect_tasks(globals())
