@@ -39,6 +39,7 @@ import re
 import stat
 import sys
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -85,8 +86,9 @@ class GradeOptions:
 
 
 def student_key(name: str) -> str:
-    """How student names are compared (roster, duplicates): white space folded, case ignored."""
-    return " ".join(str(name).split()).casefold()
+    """How student names are compared (roster, duplicates): Unicode normalised (NFKC: a macOS folder's "Zoë" is
+    the roster's "Zoë"), white space folded, case ignored."""
+    return " ".join(unicodedata.normalize("NFKC", str(name)).split()).casefold()
 
 
 def _walk(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -234,8 +236,9 @@ def notebook_cells(nb, tasks) -> _Cells:
             c.label[i] += f" (task {task})"
     for t in tasks:  # a learner who lost the metadata: find the cell by the function it defines
         for name in t.functions:
+            pattern = re.compile(rf"^[ \t]*def[ \t]+{re.escape(name)}[ \t]*\(", re.M)  # not \s: linear on any text
             for i in c.code:
-                if t.id not in c.task_cell and re.search(rf"^\s*def\s+{re.escape(name)}\s*\(", cell_source(cells[i]), re.M):
+                if t.id not in c.task_cell and pattern.search(cell_source(cells[i])):
                     c.task_cell[t.id] = i
     c.to_run = [i for i in c.code if cell_source(cells[i]).strip() and "check" not in _meta(cells[i])]
     first_task = min(c.task_cell.values(), default=math.inf)
@@ -289,13 +292,15 @@ def grade_notebook(path: str | os.PathLike, options: GradeOptions | None = None,
         return fail_all(read_error)
     cells = notebook_cells(nb, tasks)
     sources = {i: cell_source(nb["cells"][i]) for i in cells.to_run}
-    static = check_tasks([Cell(cells.label[i], sources[i]) for i in cells.to_run], tasks)
+    static = _static_check([Cell(cells.label[i], sources[i]) for i in cells.to_run], tasks)
     limits = sandbox.Limits(memory_mb=options.memory_mb, cpu_seconds=int(options.notebook_timeout) + 60)
     kernel = Kernel(raw, limits, start_timeout=options.setup_timeout, total=options.notebook_timeout)
     sub.sandbox = kernel.kind
     status: dict[int, dict] = {}
     try:
         sub.timings["start"] = round(kernel.start(), 2)
+        if kernel.unconfined:
+            sub.notes.append(f"the notebook's process ran without: {', '.join(kernel.unconfined)}")
         for i in cells.to_run:
             limit = options.setup_timeout if i == cells.setup else options.timeout
             status[i] = kernel.run_cell(i, sources[i], limit)
@@ -324,10 +329,20 @@ def grade_notebook(path: str | os.PathLike, options: GradeOptions | None = None,
     return sub
 
 
+def _static_check(cells: list[Cell], tasks) -> dict:
+    """The static check; should it fail on a hostile notebook, its tasks fail (neither rule was checked), not the
+    grader."""
+    try:
+        return check_tasks(cells, tasks)
+    except (Exception, RecursionError, MemoryError) as e:  # noqa: BLE001 - one notebook must not stop a class
+        why = f"the grader could not read the notebook's code to check it ({type(e).__name__}); simplify it"
+        return {t.id: why for t in tasks}
+
+
 def _note_cell(sub: Submission, label: str, status: dict, limit: float) -> None:
     s = status.get("status")
     if s == "error":
-        sub.notes.append(f"{label} raised {status.get('error', '')}")
+        sub.notes.append(f"{label} raised {shorten(status.get('error', ''), 300)}")
     elif s == "timeout":
         extra = "; it did not stop, so the process was restarted without it" if status.get("killed") else ""
         sub.notes.append(f"{label} did not finish within {limit:g} s and was stopped{extra}")

@@ -5,8 +5,9 @@
 1. finds the notebooks (``grade.find_notebooks``) and reads every one of them *first*, into
    memory, so nothing a notebook does while graded can change another student's file
    before it is read; a symbolic link is refused, never followed;
-2. resumes: results in an earlier report (``--json``) made by the same grader, tests and
-   options, for files whose bytes have not changed, are kept (``regrade=True`` ignores them);
+2. resumes: results in an earlier report (``--json``) made by the same grader, tests,
+   options and ``course_lib`` (the references), for files whose bytes have not changed, are
+   kept (``regrade=True`` ignores them);
 3. grades the rest, ``jobs`` at a time (one grader process per job, each with its own
    sandboxed worker), and after *each* notebook rewrites the JSON report, the CSV gradebook
    and that student's feedback file, each atomically (``report.write_atomic``): a grader
@@ -16,14 +17,16 @@
 
 The gradebook (:func:`gradebook_rows`): one row per student with the total, each exercise
 set's points and each task's, and a notes column: missing students of the roster (0
-points), students not in the roster, sets not handed in, several notebooks for one set
+points), students not in the roster or listed twice, sets not handed in, several notebooks for one set
 (the newest counts; the others are listed), names that differ only in case or spacing, and
 notebooks that could not be graded. Every cell is formula-safe (``report.safe_cell``).
 """
 from __future__ import annotations
 
+import collections
 import csv
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -42,6 +45,7 @@ __all__ = ["Entry", "ClassRun", "grade_class", "gradebook_rows", "read_roster", 
            "feedback_names"]
 
 PACKAGE = pathlib.Path(__file__).resolve().parent
+LIBRARY = pathlib.Path(importlib.util.find_spec("course_lib").origin).resolve().parent
 
 
 @dataclass
@@ -81,19 +85,24 @@ def read_roster(path: str | os.PathLike) -> list[str]:
         names = [r[column].strip() for r in rows if r.get(column, "").strip()]
     else:
         names = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+        if names and names[0].casefold() in ("student", "students", "name", "names"):  # a one-column CSV's header
+            names = names[1:]
     if not names:
         raise ValueError(f"{path}: the roster lists no student (one name per line, or a CSV with a 'student' column).")
     return names
 
 
-def fingerprint(options: GradeOptions) -> str:
-    """A hash of the grader's code, the teacher's tests and the options: results with the same one can be reused."""
+def fingerprint(options: GradeOptions, library: bool = True) -> str:
+    """A hash of the grader's code, the teacher's tests, the options and (``library``) the learner's library
+    ``course_lib``, whose reference functions the tests compare with: results with the same one can be reused."""
     h = hashlib.sha256()
     files = sorted(PACKAGE.rglob("*.py"))
     if options.tests_dir:
         files += sorted(pathlib.Path(options.tests_dir).rglob("*.py"))
+    if library:
+        files += sorted(LIBRARY.rglob("*.py"))
     for f in files:
-        h.update(str(f.name).encode())
+        h.update(str(f.relative_to(f.parents[1])).encode())
         h.update(f.read_bytes())
     h.update(json.dumps(options.fingerprint_fields(), sort_keys=True, default=str).encode())
     return h.hexdigest()
@@ -158,7 +167,10 @@ def gradebook_rows(run: ClassRun, options: GradeOptions, roster: Sequence[str] |
         names.setdefault(student_key(e.student), [])
         if e.student not in names[student_key(e.student)]:
             names[student_key(e.student)].append(e.student)
-    in_roster = {student_key(n): n for n in roster or []}
+    in_roster: dict[str, str] = {}
+    for n in roster or []:  # the first spelling of a student listed twice
+        in_roster.setdefault(student_key(n), n)
+    listed = collections.Counter(student_key(n) for n in roster or [])
     order = list(in_roster) + sorted((k for k in names if k not in in_roster), key=lambda k: names[k][0].casefold())
     header = ["student", "total", "max", *sets, *[f"{es}:{tid}" for es in sets for tid, _ in tasks[es]], "notes"]
     rows = [header]
@@ -171,6 +183,8 @@ def gradebook_rows(run: ClassRun, options: GradeOptions, roster: Sequence[str] |
             notes.append("no submission")
         if len(names.get(key, [])) > 1:
             notes.append(f"submitted under several names: {', '.join(names[key])}")
+        if listed.get(key, 0) > 1:
+            notes.append(f"listed {listed[key]} times in the roster")
         for e in run.entries:
             if student_key(e.student) == key and e.problem:
                 notes.append(f"{e.path}: not graded: {e.problem}")
@@ -288,6 +302,7 @@ def grade_class(paths: Sequence[str], options: GradeOptions, json_path: str, csv
     from course_grader import sandbox
 
     stamp = fingerprint(options)
+    own = fingerprint(options, library=False)  # the grader's files alone, checked after each notebook
     run = ClassRun(_discover(paths))
     previous = {} if regrade else _previous(json_path, stamp)
     for e in run.entries:
@@ -325,7 +340,7 @@ def grade_class(paths: Sequence[str], options: GradeOptions, json_path: str, csv
         run.results[entry.path] = sub
         if echo:
             echo(format_table(sub))
-        if fingerprint(options) != stamp:
+        if fingerprint(options, library=False) != own:
             run.stopped = ("the grader's files or the tests changed while grading (edited, or tampered with by a "
                            "notebook?); results so far are kept; check them and run again")
         write(entry.student)

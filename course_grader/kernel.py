@@ -7,7 +7,10 @@ waits without a deadline:
 
 - every request has a time limit; the worker stops its own cell or call at that limit
   (an alarm), and if it does not answer ``GRACE`` seconds later the grader kills its whole
-  process group: the outcome is ``"timeout"`` (the worker is then restarted lazily);
+  process group: the outcome is ``"timeout"`` (the worker is then restarted lazily). The
+  grader's writes have the same deadline (a worker that stops reading its pipe, or shrinks
+  it, cannot block the grader), and what a worker answers is only data: strings it sends
+  back are cut short and numbers checked (``clean``), whatever it claims;
 - a worker that exits, crashes or runs out of memory closes its pipe: ``"died"``;
 - a restart starts a fresh worker and replays the cells that had finished (dropping a
   cell that now hangs or kills it); after ``max_restarts`` restarts, :class:`GiveUp`;
@@ -19,6 +22,7 @@ computes); its time is not charged to the learner.
 """
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import shutil
@@ -31,13 +35,38 @@ from typing import Any, Callable
 from course_grader import sandbox
 from course_grader.testkit import GiveUp, WorkerGone
 from course_grader.worker import codec
-from course_grader.worker.protocol import FrameReader, ProtocolError, write_frame
+from course_grader.worker.protocol import FrameReader, ProtocolError, WriteTimeout, write_frame
 
-__all__ = ["Kernel", "GiveUp", "WorkerGone", "GRACE", "MAX_RESTARTS"]
+__all__ = ["Kernel", "GiveUp", "WorkerGone", "GRACE", "MAX_RESTARTS", "clean"]
 
 GRACE = 5.0  # seconds a worker gets, after its own alarm, to answer before it is killed
 MAX_RESTARTS = 6
 CALLBACK_LIMIT_S = 30.0  # seconds of the grader's own time callbacks may take in one call
+
+
+_STRING_LIMIT = 2000  # characters kept of any string a worker sends outside a value
+
+
+def clean(reply: dict) -> dict:
+    """A worker's answer with its strings cut short and its counts made numbers (a hostile worker writes its own
+    frames); the ``value`` (decoded by the codec, within its limits) and ``grads`` are kept as they are."""
+    out: dict = {}
+    for key, item in list(reply.items())[:32]:
+        if key in ("value", "grads", "handle"):
+            out[key] = item
+        elif key in ("seconds", "printed"):
+            try:
+                number = float(item)
+            except (TypeError, ValueError, OverflowError):
+                number = 0.0
+            out[key] = number if math.isfinite(number) and number >= 0 else 0.0
+        elif isinstance(item, str):
+            out[key] = item[:_STRING_LIMIT]
+        elif isinstance(item, list):
+            out[key] = [x[:200] if isinstance(x, str) else x for x in item[:64] if isinstance(x, (str, int, bool))]
+        elif item is None or isinstance(item, (bool, int, float)):
+            out[key] = item
+    return out
 
 
 class _Drain(threading.Thread):
@@ -84,6 +113,7 @@ class Kernel:
         self.marker = secrets.token_hex(8)
         self.stderr: _Drain | None = None
         self.broken = False  # the worker must be restarted before the next request
+        self.unconfined: list[str] = []  # limits the worker could not apply to itself (worker.confine)
 
     # -- lifecycle
     def _spawn(self) -> None:
@@ -99,6 +129,7 @@ class Kernel:
         finally:
             for fd in (to_worker_r, from_worker_w, err_w):
                 os.close(fd)
+        os.set_blocking(to_worker_w, False)  # writes wait with a deadline (write_frame), never for ever
         self.fd_out, self.reader = to_worker_w, FrameReader(from_worker_r)
         self.stderr = _Drain(err_r)
         self.stderr.start()
@@ -120,6 +151,8 @@ class Kernel:
             raise RuntimeError(f"the worker process did not start within {self.start_timeout:g} s: "
                                f"{why.strip()[-600:] or 'no message'}")
         self.start_seconds.append(time.monotonic() - began)
+        self.unconfined = [str(x)[:200] for x in msg.get("unconfined", [])[:8]] if isinstance(msg.get("unconfined"), list) \
+            else []
         self.broken = False
         return self.start_seconds[-1]
 
@@ -170,16 +203,26 @@ class Kernel:
             self.restart()
 
     # -- requests
+    def _send(self, message: dict, deadline: float) -> None:
+        try:
+            write_frame(self.fd_out, message, min(deadline, self.deadline + GRACE))
+        except WriteTimeout:  # the worker stopped reading: it is hung, whatever it said before
+            self.broken = True
+            self._kill()
+            if time.monotonic() >= self.deadline:
+                raise GiveUp(f"the notebook used up its total time of {self.total:g} s") from None
+            raise WorkerGone("timeout") from None
+        except (OSError, ProtocolError):
+            self.broken = True
+            raise WorkerGone("died") from None
+
     def _request(self, message: dict, timeout: float, callbacks: Callable[[dict], dict] | None = None) -> dict:
         """Send a request and wait for its answer (serving callbacks); WorkerGone on timeout or death."""
         if time.monotonic() >= self.deadline:
             raise GiveUp(f"the notebook used up its total time of {self.total:g} s")
-        try:
-            write_frame(self.fd_out, message)
-        except (OSError, ProtocolError):
-            self.broken = True
-            raise WorkerGone("died") from None
         deadline = time.monotonic() + timeout + GRACE
+        self._send(message, deadline)
+        credit = CALLBACK_LIMIT_S  # the grader's own time on callbacks is not the learner's, up to this much
         while True:
             try:
                 reply = self.reader.read(min(deadline, self.deadline + GRACE))
@@ -196,15 +239,12 @@ class Kernel:
             if reply.get("op") == "callback":
                 began = time.monotonic()
                 answer = callbacks(reply) if callbacks else {"status": "raised", "message": "no callback here"}
-                spent = time.monotonic() - began
+                spent = min(time.monotonic() - began, credit)
+                credit -= spent
                 deadline += spent
-                try:
-                    write_frame(self.fd_out, answer)
-                except (OSError, ProtocolError):
-                    self.broken = True
-                    raise WorkerGone("died") from None
+                self._send(answer, deadline)
                 continue
-            return reply
+            return clean(reply)
 
     def run_cell(self, index: int, source: str, timeout: float) -> dict:
         """Run a notebook cell: ``{"status": "ok"|"error"|"timeout"|"died", "error", "seconds"}``."""
@@ -215,6 +255,8 @@ class Kernel:
             reply = self._request({"op": "run_cell", "source": source, "timeout": timeout}, timeout)
         except WorkerGone as e:
             return {"status": e.status, "error": "", "seconds": time.monotonic() - began, "killed": True}
+        if reply.get("status") not in ("ok", "error", "timeout"):
+            reply = {"status": "error", "error": "the notebook's process answered something else", "seconds": 0.0}
         if reply.get("status") in ("ok", "error"):
             self.replay.append(index)
         reply.setdefault("error", "")

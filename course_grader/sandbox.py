@@ -3,8 +3,11 @@
 With **bubblewrap** (``bwrap``, Debian's ``bubblewrap`` package) and user namespaces, the
 worker sees a made-up file system: the system and Python read-only, the learner's library
 ``course_lib`` and the worker's own code (``course_grader/worker``, as ``course_worker``)
-read-only under ``/course``, its own empty folder ``/sandbox`` (the only writable place
-besides a private ``/tmp``), a private ``/proc`` with only its own processes, no network,
+read-only under ``/course``; two writable folders, in memory and of ``Limits.disk_mb`` each
+(what a notebook writes can neither fill the disk nor grow without bound): its own
+``/sandbox``, holding only a read-only copy of its notebook, and a private ``/tmp`` (mounted
+first, so a Python installed under ``/tmp``, as a fresh virtual environment, stays visible);
+a private ``/proc`` with only its own processes, no network,
 no other student's notebook, no grader, no hidden tests, no solutions. It runs as an
 unprivileged user in new namespaces, in its own session, and dies with the grader
 (``--die-with-parent``); when its first process ends, every process it started ends too.
@@ -15,10 +18,12 @@ module search path (no ``course_grader``), limits and kills, but **no file-syste
 isolation**: its code can read what the grader's user can read. :func:`sandbox_kind`
 says which applies and :data:`NO_SANDBOX_NOTE` is printed by the grader.
 
-Both ways: resource limits (address space, CPU time, file size, open files, processes,
-no core dumps) applied by the worker before any notebook code runs; ``python -I -S`` (no
-environment variables, user site or ``.pth`` files); a cleared environment; and, at the
-end, the process group killed and any stray process carrying the run's marker reaped.
+Both ways: resource limits (address space, CPU time, file size, open files, no core
+dumps) and, on Linux x86-64 and arm64, a seccomp filter (no new processes, no signals to
+others: ``worker.confine``; elsewhere the grader notes that it ran without) applied by the
+worker before any notebook code runs; ``python -I -S`` (no environment variables, user site or
+``.pth`` files); a cleared environment; and, at the end, the process group killed and any
+stray process carrying the run's marker reaped.
 """
 from __future__ import annotations
 
@@ -46,9 +51,9 @@ class Limits:
     """Resource limits of one worker (see :func:`worker_command`)."""
 
     def __init__(self, memory_mb: int = 4096, cpu_seconds: int = 3600, file_mb: int = 64, open_files: int = 512,
-                 processes: int | None = None):
+                 processes: int | None = None, disk_mb: int = 256):
         self.memory_mb, self.cpu_seconds, self.file_mb = memory_mb, cpu_seconds, file_mb
-        self.open_files, self.processes = open_files, processes
+        self.open_files, self.processes, self.disk_mb = open_files, processes, disk_mb
 
     def rlimits(self) -> dict:
         out = {"RLIMIT_AS": self.memory_mb * 2**20, "RLIMIT_CPU": self.cpu_seconds,
@@ -77,6 +82,19 @@ def sandbox_kind() -> str:
         return "bwrap" if subprocess.run(argv, capture_output=True, timeout=30).returncode == 0 else "none"
     except (OSError, subprocess.SubprocessError):
         return "none"
+
+
+@functools.lru_cache(maxsize=None)
+def _tmpfs_size_works() -> bool:
+    """Whether this bubblewrap can cap a tmpfs (``--size``, bubblewrap 0.7 and later)."""
+    if _bwrap() is None:
+        return False
+    try:
+        argv = [_bwrap(), *_system_binds(), "--size", str(2**20), "--tmpfs", "/tmp", "--unshare-all", "--unshare-user",
+                "--die-with-parent", "--", "/bin/true" if os.path.exists("/bin/true") else "/usr/bin/true"]
+        return subprocess.run(argv, capture_output=True, timeout=30).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def _system_binds() -> list[str]:
@@ -132,14 +150,16 @@ def worker_command(workdir: str, libdir: str, fds: tuple[int, int], limits: Limi
     mounts, search = _python_paths()
     if kind == "bwrap":
         lib, home = "/course", "/sandbox"
+        size = ["--size", str(limits.disk_mb * 2**20)] if _tmpfs_size_works() else []
         # /tmp first: a Python installed under /tmp (a fresh virtual environment) is mounted on top of it
-        argv = [_bwrap(), *_system_binds(), "--tmpfs", "/tmp"]
+        argv = [_bwrap(), *_system_binds(), *size, "--tmpfs", "/tmp"]
         for root in mounts:
             argv += ["--ro-bind", root, root]
             if os.path.isdir(os.path.join(root, "course_grader")):  # an installed (not editable) course_grader
                 argv += ["--tmpfs", os.path.join(root, "course_grader")]
         argv += ["--ro-bind", _course_lib_dir(), "/course/course_lib", "--ro-bind", str(WORKER_DIR),
-                 "/course/course_worker", "--bind", workdir, "/sandbox", "--chdir", "/sandbox",
+                 "/course/course_worker", *size, "--tmpfs", "/sandbox", "--ro-bind",
+                 os.path.join(workdir, "submission.ipynb"), "/sandbox/submission.ipynb", "--chdir", "/sandbox",
                  "--proc", "/proc", "--dev", "/dev", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid",
                  "65534", "--hostname", "sandbox", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                  "--clearenv"]

@@ -22,7 +22,8 @@ tensor subclass that says "equal" to everything) can reach the verdict. The tool
 - :func:`substitute` ``(ns, name=reference)``: while it is active the learner's earlier
   function ``name`` is replaced, in the notebook, by a reference, so one mistake costs one
   task. A reference is a function of this process (the worker calls back here for its
-  values) or :func:`library` ``("module:qualname")``, a library function run in the worker;
+  values; on inputs the learner chose, so under :func:`memory_cap`) or :func:`library`
+  ``("module:qualname")``, a library function run in the worker;
 - ``ns.make(kind, spec)`` builds a model in the worker (``course_grader.worker.fixtures``)
   and returns a handle to pass as an argument; ``ns.state(handle)`` reads it back;
 - :func:`derive_seed` (and :func:`generator`, :func:`rng`, :func:`pyrandom`): every random
@@ -49,11 +50,12 @@ from course_grader.worker.codec import CodecError, Handle, Unreadable, decode, d
 from course_lib.feedback import compare, shorten
 
 __all__ = ["Task", "Forbid", "graded", "collect_tasks", "TaskFailed", "NotDefined", "WorkerGone", "GiveUp", "Learner",
-           "learner_function", "call", "call_with_grad", "expect_tensor", "expect_close", "expect_raises",
+           "learner_function", "call", "call_with_grad", "memory_cap", "expect_tensor", "expect_close", "expect_raises",
            "substitute", "library", "kind_of", "derive_seed", "generator", "rng", "pyrandom", "evaluate_task",
            "OUTPUT_LIMIT"]
 
 OUTPUT_LIMIT = 1_000_000  # characters the learner's code may print while one task is tested
+CALLBACK_MEMORY_MB = 2048  # memory a reference computed here for the learner's code may add to the grader's
 _SALT: contextvars.ContextVar[str | None] = contextvars.ContextVar("course_grader_salt", default=None)
 
 
@@ -159,6 +161,34 @@ def pyrandom(seed: int) -> random.Random:
 # ----------------------------------------------------------------------------- the learner, remotely
 
 
+@contextlib.contextmanager
+def memory_cap(megabytes: int):
+    """Limit this process's address space to what it uses now plus ``megabytes`` while the block runs (Linux).
+
+    A reference computed here on inputs the learner chose (a callback) then fails with a
+    MemoryError or torch's allocation error instead of filling the grader's machine.
+    """
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            used = int(f.read().split()[0]) * resource.getpagesize()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = used + megabytes * 2**20
+        if hard != resource.RLIM_INFINITY:
+            cap = min(cap, hard)
+        if soft != resource.RLIM_INFINITY and soft <= cap:
+            raise OSError("already limited")
+        resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+    except (ImportError, OSError, ValueError):  # not Linux, or a tighter limit is already set
+        yield
+        return
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
 @dataclass(frozen=True)
 class library:  # noqa: N801 - reads as a function in tests: substitute(ns, softmax=library("torch:softmax"))
     """A reference that is a library function, run in the worker: ``"module:qualname"``."""
@@ -213,7 +243,8 @@ class Learner:
             args, kwargs = decode(message.get("args")), decode(message.get("kwargs"))
             if not isinstance(args, list) or not isinstance(kwargs, dict):
                 raise CodecError("bad arguments")
-            return {"status": "returned", "value": encode(ref(*args, **kwargs))}
+            with memory_cap(CALLBACK_MEMORY_MB):  # the learner picks the inputs: bigram_counts(ids, 10**5)
+                return {"status": "returned", "value": encode(ref(*args, **kwargs))}
         except Exception as e:  # noqa: BLE001 - the learner's code gets the error, as from a library
             return {"status": "raised", "message": f"{type(e).__name__}: {shorten(e, 200)}"}
         finally:

@@ -290,3 +290,17 @@ def test_table_and_exit_code_rules():
     assert not report.Submission("c.ipynb", "c", None, error="no set").passed
     table = report.format_table(bad)
     assert re.search(r"softmax\s+0\s+2\s+NaN", table) and "0 / 2" in table
+
+
+def test_a_task_cell_without_its_metadata_is_found_by_its_def_in_linear_time():
+    import time
+
+    nb = nbformat.read(SOLUTION, as_version=4)
+    cell = next(c for c in nb.cells if c.get("metadata", {}).get("course", {}).get("task") == "softmax")
+    del cell.metadata["course"]
+    index = nb.cells.index(cell)
+    cell.source = "\n" * 200_000 + cell.source  # ^\s*def\s+... would take minutes on this (quadratic)
+    began = time.monotonic()
+    cells = grade.notebook_cells(nb, TASKS)
+    assert cells.task_cell["softmax"] == index
+    assert time.monotonic() - began < 30

@@ -117,6 +117,31 @@ def test_read_roster_lines_or_csv(tmp_path):
         read_roster(tmp_path / "empty.txt")
 
 
+def test_names_are_compared_after_unicode_normalisation_and_a_roster_lists_each_student_once():
+    composed, decomposed = "Zo\u00eb", "Zoe\u0308"  # a roster typed on Windows, a folder made on macOS
+    run = run_of((sub(f"s/{decomposed}/02.ipynb", decomposed, {"softmax": 2}), 1.0))
+    rows = rows_by_student(gradebook_rows(run, GradeOptions(), roster=[composed, "bob", "Bob "]))
+    assert list(rows) == [composed, "bob"] and rows[composed]["total"] == 2 and rows[composed]["notes"] == ""
+    assert rows["bob"]["notes"] == "no submission; listed 2 times in the roster"
+
+
+def test_a_one_column_roster_with_a_header_line(tmp_path):
+    (tmp_path / "r.csv").write_text("Student\nalice\nbob\n", encoding="utf-8")
+    assert read_roster(tmp_path / "r.csv") == ["alice", "bob"]
+
+
+def test_results_are_reused_only_with_the_same_course_lib(tmp_path, monkeypatch):
+    from course_grader import gradebook
+
+    (tmp_path / "course_lib").mkdir()
+    (tmp_path / "course_lib" / "attention.py").write_text("def softmax(x):\n    return x\n", encoding="utf-8")
+    monkeypatch.setattr(gradebook, "LIBRARY", tmp_path / "course_lib")
+    before, own = gradebook.fingerprint(GradeOptions()), gradebook.fingerprint(GradeOptions(), library=False)
+    (tmp_path / "course_lib" / "attention.py").write_text("def softmax(x):\n    return -x\n", encoding="utf-8")
+    assert gradebook.fingerprint(GradeOptions()) != before  # a reference changed: grade again
+    assert gradebook.fingerprint(GradeOptions(), library=False) == own  # the grader's own files did not
+
+
 def _unknown_set_notebooks(root: pathlib.Path, students) -> None:
     for s in students:
         (root / s).mkdir(parents=True)

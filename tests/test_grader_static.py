@@ -54,6 +54,27 @@ ALIASES = {
     "decorator": "def deco(f):\n    return F.softmax\n@deco\ndef softmax(x, dim=-1):\n    return x\n",
     "lambda alias": "softmax = lambda x, dim=-1: torch.softmax(x, dim)\n",
 }
+READS_H = "def softmax(x, dim=-1):\n    return _h[0](x, dim)\n"
+FLOWS = {  # a value put into a name the task reads, by a statement that does not bind that name
+    "appended later": "_h = []\n" + READS_H + "_h.append(F.softmax)\n",
+    "list.append": "_h = []\n" + READS_H + "list.append(_h, F.softmax)\n",
+    "through an alias": "_h = []\n" + READS_H + "y = _h\ny.append(F.softmax)\n",
+    "by a function given the list": "_h = []\n" + READS_H + "def fill(box):\n    box.append(F.softmax)\nfill(_h)\n",
+    "by a method of a function's result": "_h = []\ndef get():\n    return _h\n" + READS_H + "get().append(F.softmax)\n",
+    "through a function's result": "_h = []\ndef get():\n    return _h\n" + READS_H + "y = get()\ny.append(F.softmax)\n",
+    "map": "_h = []\n" + READS_H + "list(map(_h.append, [F.softmax]))\n",
+    "a loop": "_h = []\n" + READS_H + "for f in [F.softmax]:\n    _h.append(f)\n",
+    "a with statement": "import contextlib\n_h = []\nwith contextlib.nullcontext(_h) as y:\n    y.append(F.softmax)\n"
+                        + READS_H,
+    "a walrus": "_h = []\n(y := _h).append(F.softmax)\n" + READS_H,
+    "a dict's setdefault": "_h = {}\n" + READS_H.replace("[0]", "['f']") + "_h.setdefault('f', F.softmax)\n",
+    "a registry class": "class Reg:\n    fs = []\n    def add(self, f):\n        self.fs.append(f)\nr = Reg()\n"
+                        "r.add(F.softmax)\ndef softmax(x, dim=-1):\n    return r.fs[0](x, dim)\n",
+    "a class attribute's list": "class Reg:\n    fs = []\nReg.fs.append(F.softmax)\ndef softmax(x, dim=-1):\n"
+                                "    return Reg.fs[0](x, dim)\n",
+    "a function that keeps its argument": "def keep(g):\n    keep.g = g\nkeep(F.softmax)\ndef softmax(x, dim=-1):\n"
+                                          "    return keep.g(x, dim)\n",
+}
 ESCAPES = {
     "exec": HONEST + "exec('softmax = torch.softmax')\n",
     "eval": HONEST + "y = eval('1')\n",
@@ -71,6 +92,15 @@ ESCAPES = {
     "the grader's runtime": HONEST + "import course_worker\n",
     "a tensor subclass": HONEST + "class T(torch.Tensor):\n    def __torch_function__(cls, *a):\n        return True\n",
     "get_ipython": HONEST + "ip = get_ipython()\nip.user_ns['softmax'] = torch.softmax\n",
+    "a dunder attribute": HONEST + "g = HONEST_FN.__globals__\n".replace("HONEST_FN", "softmax"),
+    "the defaults of a function": HONEST + "softmax.__defaults__ = (-1,)\n",
+    "sys state imported by name": HONEST + "from sys import modules\n",
+    "timeit runs text": HONEST + "import timeit\ntimeit.timeit('1', number=1)\n",
+    "pydoc resolves text": HONEST + "import pydoc\nf = pydoc.locate('torch.exp')\n",
+    "a thread": HONEST + "import threading\n",
+    "IPython's Out": HONEST + "torch.exp\nf = Out[2]\n",
+    "IPython's _3": HONEST + "f = _3\n",
+    "a __future__ import that changes the syntax": "from __future__ import barry_as_FLUFL\n" + HONEST,
 }
 
 
@@ -79,6 +109,13 @@ def test_a_forbidden_function_under_another_name_fails_the_task(source):
     out = verdict(source)
     assert out["softmax"] and "line" in out["softmax"] and "code cell" in out["softmax"], out
     assert out["causal_mask"] is None  # a task without forbidden functions is not affected
+
+
+@pytest.mark.parametrize("source", FLOWS.values(), ids=FLOWS.keys())
+def test_a_forbidden_function_stored_where_the_task_reads_fails_the_task(source):
+    out = verdict(source)
+    assert out["softmax"] and "uses F.softmax" in out["softmax"], out
+    assert out["causal_mask"] is None
 
 
 @pytest.mark.parametrize("source", ESCAPES.values(), ids=ESCAPES.keys())
@@ -105,9 +142,30 @@ def test_the_message_names_the_line_and_the_function():
     "def _softmax_rows(x):\n    e = (x - x.amax(-1, keepdim=True)).exp()\n    return e / e.sum(-1, keepdim=True)\n"
     "def softmax(x, dim=-1):\n    return _softmax_rows(x.movedim(dim, -1)).movedim(-1, dim)\n",
     "from IPython.display import display\n" + HONEST,
+    HONEST + "ys = []\nys.append(F.softmax(torch.zeros(3), -1))  # the library's value kept beside, not used by it\n",
+    HONEST + "def entropy(p):\n    total = 0.0\n    for _i in range(p.shape[-1]):\n        total -= p[..., _i] * p[..., _i].log()\n"
+             "    return _i, total\n",  # a local named like IPython's record
+    "class M(torch.nn.Module):\n    def __init__(self):\n        super().__init__()\n    def __repr__(self):\n"
+    "        return self.__class__.__name__\n" + HONEST,
 ])
 def test_honest_code_passes(source):
     assert verdict(source) == {"softmax": None, "causal_mask": None}
+
+
+def test_a_static_check_that_fails_fails_the_tasks_not_the_grader(monkeypatch):
+    from course_grader import grade
+
+    def crash(cells, tasks):
+        raise RecursionError("a hostile notebook")
+
+    monkeypatch.setattr(grade, "check_tasks", crash)
+    out = grade._static_check([Cell("code cell 1", HONEST)], [SOFTMAX, FREE])  # noqa: SLF001 - the guard itself
+    assert all("could not read the notebook's code" in out[t] for t in ("softmax", "causal_mask"))  # rule 1 too
+
+
+def test_a_cell_too_deep_for_the_graders_parser_is_a_way_around_it():
+    out = verdict(HONEST, "y = " + "+".join(["1"] * 50000) + "\n")  # runs in a worker whose recursion limit was raised
+    assert "code cell 3 is nested too deeply" in out["softmax"] and out["causal_mask"] is None
 
 
 def test_unparseable_cells_are_skipped_not_fatal():

@@ -11,6 +11,8 @@ neither matters, because the worker never decides a grade. It only
   for arrays, never pickle) over length-prefixed frames (``protocol``);
 - builds the few test objects that cannot travel as values, such as small models, from
   weights the grader sends (``fixtures``);
+- confines its own process before any notebook code runs (``confine``: resource limits,
+  no new processes, signals only to itself);
 - blocks, as a second line of defence, library functions a task forbids (``guard``); the
   first line is a static check of the notebook's source in the grader's process.
 

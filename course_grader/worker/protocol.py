@@ -2,8 +2,9 @@
 
 A frame is 4 bytes (big-endian length) followed by that many bytes of UTF-8 JSON. Both
 sides refuse frames over ``MAX_FRAME`` bytes. The worker side reads and writes blocking;
-the grader side reads with a deadline (:class:`FrameReader`), so a silent or hung worker
-costs a timeout, never a hang of the grader.
+the grader side reads with a deadline (:class:`FrameReader`) and writes with one
+(``write_frame(..., deadline=...)`` on a non-blocking pipe), so a silent or hung worker, or
+one that stopped reading its pipe (or shrank it), costs a timeout, never a hang of the grader.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import select
 import struct
 import time
 
-__all__ = ["MAX_FRAME", "ProtocolError", "write_frame", "read_frame", "FrameReader"]
+__all__ = ["MAX_FRAME", "ProtocolError", "WriteTimeout", "write_frame", "read_frame", "FrameReader"]
 
 MAX_FRAME = 96 * 2**20  # bytes of one frame (values of up to 64 MiB, base64-encoded, plus JSON)
 _HEADER = struct.Struct(">I")
@@ -23,13 +24,28 @@ class ProtocolError(Exception):
     """The other side sent something that is not a frame (or the pipe closed)."""
 
 
-def write_frame(fd: int, message: dict) -> None:
+class WriteTimeout(Exception):
+    """The other side did not take a frame before the deadline (it stopped reading its pipe)."""
+
+
+def write_frame(fd: int, message: dict, deadline: float | None = None) -> None:
+    """Write one frame; with a ``deadline`` (``time.monotonic()``), ``fd`` must be non-blocking and
+    :class:`WriteTimeout` is raised when the other side has not taken it all by then."""
     data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
     if len(data) > MAX_FRAME:
         raise ProtocolError(f"a message of {len(data):,} bytes is over the limit of {MAX_FRAME:,}")
     view = memoryview(_HEADER.pack(len(data)) + data)
     while view:
-        n = os.write(fd, view)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise WriteTimeout
+            if not select.select([], [fd], [], min(left, 1.0))[1]:
+                continue
+        try:
+            n = os.write(fd, view)
+        except BlockingIOError:
+            continue
         view = view[n:]
 
 
@@ -47,7 +63,7 @@ def _read_exactly(fd: int, n: int) -> bytes:
 def _parse(data: bytes) -> dict:
     try:
         message = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:  # RecursionError: [[[[...]]]] nested too deep
         raise ProtocolError(f"not a JSON frame ({type(e).__name__})") from None
     if not isinstance(message, dict):
         raise ProtocolError("a frame must hold a JSON object")

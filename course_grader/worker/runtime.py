@@ -5,8 +5,9 @@ Started by the grader (``course_grader.kernel``) inside the sandbox as::
     python -I -S -c "import sys; sys.path.insert(0, LIB); import course_worker.runtime as r; r.main()"
 
 with its settings in the environment variable ``COURSE_WORKER_CONFIG`` (JSON: the two
-pipe descriptors, the module search path, resource limits). It applies the limits before
-anything else, starts an IPython shell (no Jupyter kernel: cells run in this process), says
+pipe descriptors, the module search path, resource limits). It applies the limits and
+the seccomp filter (``confine``: no new processes, no signals to others) before anything
+else, starts an IPython shell (no Jupyter kernel: cells run in this process), says
 ``ready`` and then answers one request at a time (protocol frames, see ``protocol``):
 
 - ``run_cell``: run a cell's source with a time limit; answer ``ok``, ``error`` (with the
@@ -71,19 +72,6 @@ class _Sink:
         return "utf-8"
 
 
-def _apply_limits(limits: dict) -> None:
-    import resource
-
-    for name, value in limits.items():
-        which = getattr(resource, name, None)
-        if which is None or value is None:
-            continue
-        try:
-            resource.setrlimit(which, (int(value), int(value)))
-        except (ValueError, OSError):
-            pass
-
-
 def _die_with_parent() -> None:
     """Linux: get SIGKILL when the grader dies (PR_SET_PDEATHSIG), so no notebook outlives it."""
     try:
@@ -142,7 +130,7 @@ class Worker:
         self.guards: dict[str, Any] = {}
         from IPython.core.interactiveshell import InteractiveShell
 
-        self.shell = InteractiveShell.instance(colors="nocolor")
+        self.shell = InteractiveShell.instance(colors="nocolor", cache_size=0)  # no Out[3] or _3 to hide values in
         self.shell.ask_exit = lambda: None  # exit() and quit() in a cell do nothing
         self.ns = self.shell.user_ns
         for entry in ("", os.getcwd()):
@@ -340,7 +328,9 @@ class Worker:
 def main() -> None:
     start = time.perf_counter()
     config = json.loads(os.environ.pop("COURSE_WORKER_CONFIG"))
-    _apply_limits(config.get("limits", {}))
+    from .confine import confine
+
+    unconfined = confine(config.get("limits", {}))  # while this process has one thread: threads inherit it
     _die_with_parent()
     sys.path[:] = [p for p in config["path"]]
     signal.signal(signal.SIGALRM, _on_alarm)
@@ -358,7 +348,7 @@ def main() -> None:
         write_frame(config["fds"][1], {"op": "failed", "message": traceback.format_exc()[-2000:]})
         raise
     worker.send({"op": "ready", "seconds": time.perf_counter() - start, "python": sys.version.split()[0],
-                 "torch": torch.__version__})
+                 "torch": torch.__version__, "unconfined": unconfined})
     worker.serve()
 
 
