@@ -8,6 +8,7 @@ from transformers.generation.logits_process import TopKLogitsWarper, TopPLogitsW
 from course_lib.labs.ch06_decoding import (
     continuation,
     decoding_widget,
+    distinct_interval,
     next_token_state,
     plot_next_token,
     prompt_logits,
@@ -198,7 +199,40 @@ def test_compare_strategies_measures_each_strategy_on_its_own_texts(tok):
     greedy_ids = table.token_ids["greedy"]
     assert [len(t) for t in greedy_ids] == [8, 8, 8]
     assert row.repetition.estimate == pytest.approx(sum(repetition_rate(t, 4) for t in greedy_ids) / 3)
-    assert row.distinct.estimate == pytest.approx(distinct_n(greedy_ids, 2))
+    assert row.distinct.estimate == pytest.approx(sum(distinct_n([t], 2) for t in greedy_ids) / 3)
+    assert 0 <= row.distinct.low <= row.distinct.estimate <= row.distinct.high <= 1
     assert "greedy" in table.summary("title") and table.summary().count("\n") == 3
     with pytest.raises(ValueError, match="at least two prompts"):
         compare_strategies(hf, tok, "one prompt")
+
+
+# Eight texts of token ids: varied ones, loops, a single repeated token.
+TEXTS = [[1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 1, 2, 1, 2, 1, 2], [5, 5, 5, 5, 5, 5], [3, 1, 4, 1, 5, 9, 2, 6],
+         [9, 8, 7, 9, 8, 7, 9, 8], [2, 7, 1, 8, 2, 8, 1, 8], [10, 11, 12, 13, 14, 15], [4, 4, 4, 6, 6, 6, 4, 4]]
+
+
+def test_distinct_interval_is_the_mean_of_each_texts_distinct_2_and_lies_around_it():
+    """Each text's distinct token pairs over its pairs, averaged; the interval contains the estimate.
+
+    distinct-2 of the pooled texts, bootstrapped by resampling texts, fails the second check: a
+    resample that repeats a text repeats its pairs (here 0.654 with an "interval" of 0.250 to 0.611).
+    """
+    by_hand = [len(set(zip(t, t[1:]))) / (len(t) - 1) for t in TEXTS]  # [1, 2/7, 1/5, 1, 3/7, 6/7, 1, 4/7]
+    interval = distinct_interval(TEXTS, seed=0)
+    assert interval.estimate == pytest.approx(sum(by_hand) / len(TEXTS))
+    assert interval.n == len(TEXTS)
+    assert min(by_hand) <= interval.low < interval.estimate < interval.high <= max(by_hand)
+    for seed in range(5):  # not a lucky seed
+        i = distinct_interval(TEXTS, seed=seed)
+        assert i.low <= i.estimate <= i.high
+    loops = [[7, 7, 7, 7]] * 3  # three texts, each one repeated token: one distinct pair of three
+    same = distinct_interval(loops)
+    assert same.low == same.estimate == same.high == pytest.approx(1 / 3)
+    assert distinct_interval(TEXTS, n=1).estimate == pytest.approx(sum(len(set(t)) / len(t) for t in TEXTS) / 8)
+
+
+@pytest.mark.parametrize("bad, match", [("one text", "at least two token lists"), ([[1, 2, 3]], "at least two"),
+                                        ([[1, 2, 3], [4]], "fewer than n = 2 tokens")])
+def test_distinct_interval_refuses_what_it_cannot_measure(bad, match):
+    with pytest.raises(ValueError, match=match):
+        distinct_interval(bad)

@@ -18,24 +18,24 @@ top-p 1.0 switch the filter off, temperature 0 is greedy.
 ``compare_strategies(model, tokenizer, prompts)`` runs the decoding strategies of
 ``STRATEGIES`` on a list of prompts (batched ``generate`` calls) and measures each: the
 log-probability per token of its text under the model, its repetition (seq-rep-4) and its
-variety (distinct-2), with bootstrap intervals over the texts (chapter 06b).
+variety (distinct-2), each a mean over the texts with a bootstrap interval (chapter 06b).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 from ..adapter import inference, next_token_logits
-from ..bootstrap import Interval, bootstrap_interval, mean_interval
+from ..bootstrap import Interval, mean_interval
 from ..generation import check_temperature, next_token_distribution, sample
 from ..metrics import distinct_n, repetition_rate
 from ..validation import check_int
 from .figures import figure_png
 
 __all__ = ["token_label", "prompt_logits", "NextTokenState", "next_token_state", "plot_next_token",
-           "continuation", "decoding_widget", "STRATEGIES", "StrategyRow", "StrategyTable", "compare_strategies"]
+           "continuation", "decoding_widget", "STRATEGIES", "StrategyRow", "StrategyTable", "compare_strategies",
+           "distinct_interval"]
 
 _VISIBLE = {" ": "\u2423", "\n": "\u21b5", "\t": "\u2192"}  # open box, return arrow, right arrow
 
@@ -276,7 +276,7 @@ class StrategyRow:
     Attributes:
         logprob: mean log-probability per generated token under the model (nats, T = 1), per text.
         repetition: mean seq-rep-4 of a text (share of its 4-grams that repeat an earlier one).
-        distinct: distinct-2 of all its texts pooled (an interval from resampling the texts).
+        distinct: mean distinct-2 of a text (share of its token pairs that are distinct; ``distinct_interval``).
     """
 
     logprob: Interval
@@ -314,8 +314,8 @@ def compare_strategies(model, tokenizer, prompts, new_tokens: int = 48, samples:
     ``min_new_tokens`` so that every text has ``new_tokens`` tokens). Deterministic strategies
     give one text per prompt, sampling ones ``samples`` (after ``torch.manual_seed(seed)``).
     Each text is then scored by one forward pass: its mean log-probability per token at
-    temperature 1, its seq-rep-4; distinct-2 is pooled over a strategy's texts. Intervals:
-    95% percentile bootstrap over the texts (``course_lib.bootstrap``).
+    temperature 1, its seq-rep-4 and its distinct-2; each row holds their means over the
+    strategy's texts, with 95% percentile bootstrap intervals over the texts (``course_lib.bootstrap``).
     """
     if isinstance(prompts, str) or len(prompts) < 2:
         raise ValueError("prompts must be a list of at least two prompts (str).")
@@ -345,7 +345,7 @@ def compare_strategies(model, tokenizer, prompts, new_tokens: int = 48, samples:
             rows[name] = StrategyRow(
                 logprob=mean_interval(logprob.double().numpy(), seed=seed),
                 repetition=mean_interval([repetition_rate(t, 4) for t in token_lists], seed=seed),
-                distinct=_distinct_interval(token_lists, seed))
+                distinct=distinct_interval(token_lists, 2, seed))
             texts[name] = tokenizer.batch_decode(new, skip_special_tokens=True)
             token_ids[name] = token_lists
     finally:
@@ -353,7 +353,20 @@ def compare_strategies(model, tokenizer, prompts, new_tokens: int = 48, samples:
     return StrategyTable(rows, texts, token_ids)
 
 
-def _distinct_interval(token_lists: list, seed: int) -> Interval:
-    """distinct-2 of the pooled texts, with a bootstrap interval from resampling the texts."""
-    index = np.arange(len(token_lists))
-    return bootstrap_interval(lambda idx: distinct_n([token_lists[i] for i in idx], 2), index, seed=seed)
+def distinct_interval(token_lists, n: int = 2, seed: int = 0) -> Interval:
+    """The mean over texts of each text's own distinct-n, with a 95% bootstrap interval over the texts.
+
+    Each text (a list of token ids, at least ``n`` of them) scores its distinct n-grams over
+    its n-grams (``course_lib.metrics.distinct_n`` of that text alone: 1 = no n-gram repeats,
+    near 0 = a loop); the estimate is the mean of those scores, and the interval resamples the
+    scores (``course_lib.bootstrap.mean_interval``), so it lies around the estimate. (distinct-n
+    of the texts pooled would not do: a resample that repeats a text repeats its n-grams, so
+    nearly every resample would score below the pooled texts.)
+    """
+    if isinstance(token_lists, str) or len(token_lists) < 2:
+        raise ValueError("token_lists must be a list of at least two token lists, one per text.")
+    n = check_int(n, "n", minimum=1)
+    short = [i for i, t in enumerate(token_lists) if len(t) < n]
+    if short:
+        raise ValueError(f"texts {short} have fewer than n = {n} tokens and no n-gram; generate longer texts.")
+    return mean_interval([distinct_n([t], n) for t in token_lists], seed=seed)
