@@ -326,7 +326,7 @@ def test_inside_the_sandbox():
     from course_grader.kernel import Kernel
     from course_grader.worker import codec
 
-    kernel = Kernel(SOLUTION.read_bytes(), sandbox.Limits(memory_mb=2048), start_timeout=120, total=300)
+    kernel = Kernel(SOLUTION.read_bytes(), sandbox.Limits(memory_mb=4096), start_timeout=120, total=300)
     try:
         kernel.start()
         assert kernel.run_cell(0, FACTS, 30)["status"] == "ok"
@@ -334,7 +334,7 @@ def test_inside_the_sandbox():
     finally:
         kernel.stop()
     assert facts["course_grader"] is False and str(ROOT) not in facts["path"]
-    assert facts["memory"] == 2048 * 2**20
+    assert facts["memory"] == 4096 * 2**20
     assert [f for f in facts["cwd_files"] if not f.startswith(".")] == ["submission.ipynb"]  # only its own notebook
     assert "COURSE_GRADER_SECRET" not in facts["env"]
     if ISOLATED:

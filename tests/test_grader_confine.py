@@ -86,7 +86,7 @@ def test_the_filter_is_skipped_where_it_is_unknown_and_the_grader_is_told():
     assert program is not None and len(program) % 8 == 0  # struct sock_filter[]: 8 bytes each
 
 
-def _worker_facts(code: str, name: str, memory_mb: int = 2048):
+def _worker_facts(code: str, name: str, memory_mb: int = 4096):  # torch's CUDA build maps over 3 GB
     from course_grader.kernel import Kernel
     from course_grader.worker import codec
 
