@@ -22,7 +22,7 @@ import torch
 
 from course_grader.testkit import TaskFailed, derive_seed, kind_of
 
-__all__ = ["randn", "number", "expect_number", "expect_tuple", "expect_sweep"]
+__all__ = ["randn", "number", "integer", "expect_number", "expect_tuple", "expect_sweep"]
 
 
 def randn(*shape: int, seed: int, dtype: torch.dtype = torch.float32, scale: float = 1.0) -> torch.Tensor:
@@ -50,6 +50,18 @@ def number(got: Any, what: str, finite: bool = False) -> float:
     if finite and not math.isfinite(value):
         raise TaskFailed(f"{what}: expected a finite number, got {value} (an overflow, or a division by zero?)")
     return value
+
+
+def integer(got: Any, what: str, meaning: str, tensors: bool = False) -> int:
+    """An int from what the learner returned (``meaning`` says which: "an exact count"); with ``tensors``, a
+    one-element integer tensor counts too. A float, a bool or None is a TaskFailed that says so."""
+    if isinstance(got, bool) or not isinstance(got, numbers.Integral):
+        if tensors and isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_floating_point():
+            return int(got.item())
+        extra = " (did the function forget to `return`?)" if got is None else ""
+        shown = f" ({got!r})" if isinstance(got, float) else ""
+        raise TaskFailed(f"{what}: expected an int ({meaning}), got {kind_of(got)}{shown}{extra}")
+    return int(got)
 
 
 def expect_number(got: Any, expected: float, what: str, atol: float = 0.0, rtol: float = 0.0) -> float:

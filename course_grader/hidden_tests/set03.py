@@ -30,7 +30,6 @@ counted twice.
 """
 from __future__ import annotations
 
-import numbers
 import warnings
 
 import torch
@@ -40,6 +39,7 @@ import torch.nn.functional as F
 from course_lib import params
 from course_lib import transformer as tfm
 from course_lib.model import GPT, MLP, Block, GPTConfig
+from course_grader.hidden_tests import integer
 from course_grader.testkit import (
     Forbid, TaskFailed, call, collect_tasks, expect_close, expect_raises, expect_tensor, generator, graded, kind_of,
     learner_function, substitute)
@@ -52,16 +52,6 @@ TOL = {torch.float32: dict(atol=1e-5, rtol=1e-4), torch.float64: dict(atol=1e-9,
 def _randn(*shape, seed: int, dtype=torch.float32, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
     g = generator(seed)
     return torch.randn(*shape, generator=g, dtype=torch.float64).mul(scale).add(shift).to(dtype)
-
-
-def _expect_int(got, what: str) -> int:
-    if isinstance(got, bool) or not isinstance(got, numbers.Integral):
-        if isinstance(got, torch.Tensor) and got.numel() == 1 and not got.is_floating_point():
-            return int(got.item())
-        extra = " (did the function forget to `return`?)" if got is None else ""
-        shown = f" ({got!r})" if isinstance(got, float) else ""
-        raise TaskFailed(f"{what}: expected an int (an exact count), got {kind_of(got)}{shown}{extra}")
-    return int(got)
 
 
 # ----------------------------------------------------------------------------- references
@@ -282,7 +272,7 @@ def test_transformer_param_count(ns: dict) -> None:
     ]
     for d, le, ld, f, nhead in cases:
         what = f"transformer_param_count(d_model={d}, num_encoder_layers={le}, num_decoder_layers={ld}, dim_feedforward={f})"
-        got = _expect_int(call(count, d, le, ld, f), what)
+        got = integer(call(count, d, le, ld, f), what, "an exact count", tensors=True)
         if nhead is None:
             expected, source = ref_transformer_param_count(d, le, ld, f), "the formula checked in chapter 03"
         else:
@@ -319,7 +309,7 @@ def test_gpt_param_count(ns: dict) -> None:
     for L, d, V, T, bias, non_emb, build in cases:
         what = (f"gpt_param_count(n_layer={L}, d_model={d}, vocab_size={V}, context_length={T}, bias={bias}, "
                 f"non_embedding={non_emb})")
-        got = _expect_int(call(count, L, d, V, T, bias, non_emb), what)
+        got = integer(call(count, L, d, V, T, bias, non_emb), what, "an exact count", tensors=True)
         if build:
             with torch.random.fork_rng():
                 model = GPT(GPTConfig(vocab_size=V, context_length=T, n_layer=L, n_head=4 if d % 4 == 0 else 1,

@@ -22,14 +22,13 @@ functions and MLP, ``course_lib.llama_layers`` and ``course_lib.llama``).
 """
 from __future__ import annotations
 
-import numbers
 
 import torch
 import torch.nn.functional as F
 
-from course_grader.hidden_tests import randn
+from course_grader.hidden_tests import integer, randn
 from course_grader.testkit import (
-    Forbid, TaskFailed, call, expect_close, expect_raises, expect_tensor, generator, graded, kind_of, learner_function)
+    Forbid, TaskFailed, call, expect_close, expect_raises, expect_tensor, generator, graded, learner_function)
 from course_lib.llama_layers import swiglu_hidden_size as ref_swiglu_hidden_size
 
 __all__ = ["test_rms_norm", "test_apply_rope", "test_swiglu", "ref_rms_norm", "ref_rope", "ref_swiglu"]
@@ -283,13 +282,6 @@ def _llama_mlp(x, w_gate, w_up, w_down) -> torch.Tensor:
         return mlp(x)
 
 
-def _expect_int(got, what: str) -> int:
-    if isinstance(got, bool) or not isinstance(got, numbers.Integral):
-        extra = " (did the function forget to `return`?)" if got is None else ""
-        raise TaskFailed(f"{what}: expected an int (a number of features), got {kind_of(got)}{extra}")
-    return int(got)
-
-
 @graded(2, "Llama's SwiGLU feed-forward from its weights, and its hidden width", functions=("swiglu", "swiglu_hidden_size"),
         forbid=Forbid(names=("*swiglu*", "*mlp"), modules=LLAMA,
                       reason="SwiGLU must be written from its formula, not with transformers' or course_lib's"))
@@ -339,7 +331,7 @@ def test_swiglu(ns) -> None:
                         ((100, 1), None), ((1, 1), None), ((3, 1), None), ((1000, 64), None)):
         shown = ", ".join(map(str, args))
         what = f"swiglu_hidden_size({shown})" + (f" ({model})" if model else "")
-        got = _expect_int(call(size, *args), what)
+        got = integer(call(size, *args), what, "a number of features")
         expected = ref_swiglu_hidden_size(*args)
         if got != expected:
             multiple = args[1] if len(args) > 1 else 256

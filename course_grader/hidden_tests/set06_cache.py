@@ -19,13 +19,12 @@ Forbidden: ``F.scaled_dot_product_attention`` (and every torch operator of that 
 from __future__ import annotations
 
 import math
-import numbers
 
 import torch
 
-from course_grader.hidden_tests import expect_tuple, randn
+from course_grader.hidden_tests import expect_tuple, integer, randn
 from course_grader.testkit import (
-    Forbid, TaskFailed, call, expect_close, expect_raises, expect_tensor, graded, kind_of, learner_function, pyrandom)
+    Forbid, TaskFailed, call, expect_close, expect_raises, expect_tensor, graded, learner_function, pyrandom)
 
 __all__ = ["test_kv_cache", "ref_causal_attention"]
 
@@ -118,13 +117,10 @@ def _dynamic_cache_bytes(seed: int, dtype: torch.dtype) -> tuple[dict, int]:
 
 
 def _expect_int(got, expected: int, what: str) -> None:
-    if isinstance(got, bool) or not isinstance(got, numbers.Integral):
-        extra = " (did the function forget to `return`?)" if got is None else ""
-        raise TaskFailed(f"{what}: expected an int (a number of bytes), got {kind_of(got)}{extra}")
-    if int(got) != expected:
-        hint = "; one key AND one value vector per layer, head and token: the factor 2" if 2 * int(got) == expected \
-            else ""
-        raise TaskFailed(f"{what}: expected {expected:,d} bytes, got {int(got):,d}{hint}")
+    got = integer(got, what, "a number of bytes")
+    if got != expected:
+        hint = "; one key AND one value vector per layer, head and token: the factor 2" if 2 * got == expected else ""
+        raise TaskFailed(f"{what}: expected {expected:,d} bytes, got {got:,d}{hint}")
 
 
 @graded(3, "attention with a key-value cache, equal to full causal attention; the cache's size in bytes",

@@ -32,6 +32,7 @@ from course_grader.hidden_tests import number, randn
 from course_grader.testkit import (
     Forbid, TaskFailed, call, expect_raises, expect_tensor, generator, graded, kind_of, learner_function, library,
     pyrandom, substitute)
+from course_lib.metrics import distinct_n
 
 __all__ = ["test_temperature_study", "transition_pvalue", "ref_distinct_2", "ref_first_entropy"]
 
@@ -43,9 +44,7 @@ P_MIN = 1e-6
 
 def ref_distinct_2(samples: torch.Tensor) -> float:
     """Distinct bigrams over all bigrams, pooled over the rows of (n, length) samples (Li et al. 2016)."""
-    pairs = {(int(a), int(b)) for row in samples.tolist() for a, b in zip(row[:-1], row[1:])}
-    total = samples.shape[0] * (samples.shape[1] - 1)
-    return len(pairs) / total if total else 0.0
+    return distinct_n(samples.tolist(), 2)
 
 
 def ref_first_entropy(samples: torch.Tensor) -> float:
@@ -189,8 +188,9 @@ def _check_study(sample, got, table, start, temps, n, length, target, seed, spre
                              f"seed + {i}) (seed + i for the i-th temperature)")
         _plausible(samples, table, start, t, f"{at}: samples")
         d2 = number(lists["distinct_2"][i], f"{at}: distinct_2", finite=True)
-        if abs(d2 - ref_distinct_2(samples)) > 1e-9:
-            raise TaskFailed(f"{at}: distinct_2 should be {ref_distinct_2(samples):.6f}, the distinct bigrams of your "
+        expected = ref_distinct_2(samples)
+        if abs(d2 - expected) > 1e-9:
+            raise TaskFailed(f"{at}: distinct_2 should be {expected:.6f}, the distinct bigrams of your "
                              f"samples over their {n * (length - 1)} bigrams, got {d2:.6f}")
         h = number(lists["entropy"][i], f"{at}: entropy", finite=True)
         if abs(h - ref_first_entropy(samples)) > 1e-9:
