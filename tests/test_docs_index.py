@@ -6,6 +6,7 @@ as the hidden tests define them, and the totals that the README and chapter 00 q
 """
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import re
@@ -26,6 +27,7 @@ def _chapter_table() -> list[str]:
     return re.findall(r"^\| [0-9a-z]+ \| `([^`]+\.ipynb)` \|", section, re.M)
 
 
+@functools.lru_cache(maxsize=None)
 def _counts(exercise_set: str) -> tuple[int, int]:
     tasks = collect_tasks(vars(hidden_tests_module(exercise_set)))
     return len(tasks), sum(t.points for t in tasks)
@@ -45,8 +47,7 @@ def test_exercise_list_gives_the_hidden_tests_counts(exercise_set):
 
 
 def test_totals_quoted_everywhere_are_the_real_totals():
-    tasks = sum(_counts(s)[0] for s in SETS)
-    points = sum(_counts(s)[1] for s in SETS)
+    tasks, points = (sum(column) for column in zip(*map(_counts, SETS)))
     phrase = f"{tasks} tasks, {points} points"
     assert f"{tasks} graded tasks, {points} points" in (ROOT / "exercises" / "README.md").read_text(encoding="utf-8")
     assert phrase in (ROOT / "README.md").read_text(encoding="utf-8"), f"README should say '{phrase}'"
